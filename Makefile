@@ -1,0 +1,51 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run test lint typecheck pytest unit integration e2e bench traces redrive asyncapi clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## run: the whole stack on this machine (tansu broker + every service), Ctrl-C stops it
+run: $(STAMP)
+	@$(BIN)/surge-stack
+
+## test: lint, format check, strict types, then every test (unit, integration, e2e)
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+unit integration e2e: $(STAMP)
+	$(BIN)/pytest -m $@
+
+## bench: every benchmark, quick mode
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+traces: $(STAMP)
+	@$(BIN)/traces $(ARGS)
+
+redrive: $(STAMP)
+	@$(BIN)/redrive $(ARGS)
+
+## asyncapi: regenerate docs/asyncapi.yaml from the event catalog
+asyncapi: $(STAMP)
+	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run

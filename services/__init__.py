@@ -1,0 +1,1 @@
+"""One package per service. Services never import each other: they meet through events and HTTP."""

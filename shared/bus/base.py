@@ -1,0 +1,79 @@
+"""The bus interface. Two implementations: `shared.bus.kafka.KafkaBus` and
+`shared.bus.memory.MemoryBus` (unit tests only).
+
+Contract:
+- `publish` returns only once the event is durably on the bus (acks=all on Kafka), so an
+  HTTP handler may answer 2xx after it returns. It opens a PRODUCER span and injects
+  `traceparent` (and `tracestate`) into the record headers next to the `ce_*` headers.
+- Consumption goes through `shared.consumer.EventConsumer`, which asks the bus for a
+  `RecordSource` (a consumer-group member with manual commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from shared.events.catalog import EventSpec
+from shared.events.envelope import CloudEvent
+
+Headers = tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a published record was durably written."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed record, as the broker holds it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    def header(self, name: str) -> bytes | None:
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+@dataclass
+class Assignment:
+    """Partitions currently owned by this consumer-group member."""
+
+    partitions: set[tuple[str, int]] = field(default_factory=set)
+
+
+class RecordSource(Protocol):
+    """A consumer-group member: fetch batches, commit explicitly after handling."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...  # leaves the group
+    async def fetch(self, timeout_ms: int, max_records: int) -> Sequence[Record]: ...
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    async def seek(self, topic: str, partition: int, offset: int) -> None: ...
+    def lag(self) -> Mapping[tuple[str, int], int]: ...
+
+
+class Bus(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def ping(self) -> bool: ...
+    async def ensure_topics(self, topics: Iterable[str]) -> None: ...
+    async def publish(self, spec: EventSpec[Any], event: CloudEvent[Any]) -> Delivery: ...
+    async def publish_raw(
+        self, topic: str, value: bytes, *, key: bytes | None, headers: Headers
+    ) -> Delivery: ...
+    def source(self, topics: Sequence[str], group_id: str) -> RecordSource: ...

@@ -1,0 +1,1 @@
+"""The aiohttp runtime every service uses."""
