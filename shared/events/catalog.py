@@ -6,6 +6,7 @@ publishes with `spec.new(payload, source=...)` and consumes by topic; the catalo
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic
@@ -17,7 +18,7 @@ from shared.events.envelope import CloudEvent, PayloadT
 class EventSpec(Generic[PayloadT]):
     type: str
     topic: str
-    payload: type[PayloadT]
+    payload: builtins.type[PayloadT]
     key: Callable[[PayloadT], str]
     key_doc: str
     description: str
