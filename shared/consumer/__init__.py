@@ -1,0 +1,1 @@
+"""At-least-once event consumption: retries, dead letters, idempotency, graceful stop, redrive."""

@@ -1,0 +1,1 @@
+"""JWT verification (HS256 secret or JWKS), constant-time comparison."""

@@ -1,0 +1,1 @@
+"""OpenTelemetry set-up, log correlation, Kafka trace propagation and the `traces` command."""
