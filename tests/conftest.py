@@ -10,8 +10,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.settings import PlatformSettings
 from shared.stack.tansu import Tansu
+from shared.telemetry import configure_telemetry
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +38,12 @@ def kafka_env(tansu: Tansu, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", tansu.bootstrap)
     monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", "false")
     return tansu.bootstrap
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Spans finished during the test, in memory (OpenTelemetry configured for this process)."""
+    exporter = InMemorySpanExporter()
+    configure_telemetry("tests", PlatformSettings(), exporter=exporter)
+    yield exporter
+    exporter.clear()

@@ -11,7 +11,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,6 +19,14 @@ from shared.events.catalog import EventSpec
 from shared.events.envelope import CloudEvent
 
 Headers = tuple[tuple[str, bytes], ...]
+TopicPartition = tuple[str, int]
+RevokeHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
+"""Awaited before this member's partitions are taken away in a rebalance: the consumer
+runtime finishes its in-flight batch and commits there, so the next owner starts after it."""
+
+
+class CommitFailedError(Exception):
+    """The group rebalanced under us: the records will be redelivered to the new owner."""
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,10 @@ class RecordSource(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...  # leaves the group
     async def fetch(self, timeout_ms: int, max_records: int) -> Sequence[Record]: ...
-    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> None: ...  # next offsets
     async def seek(self, topic: str, partition: int, offset: int) -> None: ...
-    def lag(self) -> Mapping[tuple[str, int], int]: ...
+    def assignment(self) -> Collection[TopicPartition]: ...
+    def lag(self) -> Mapping[tuple[str, int], int]: ...  # per assigned partition, when known
 
 
 class Bus(Protocol):
@@ -76,4 +85,6 @@ class Bus(Protocol):
     async def publish_raw(
         self, topic: str, value: bytes, *, key: bytes | None, headers: Headers
     ) -> Delivery: ...
-    def source(self, topics: Sequence[str], group_id: str) -> RecordSource: ...
+    def source(
+        self, topics: Sequence[str], group_id: str, *, on_revoke: RevokeHook | None = None
+    ) -> RecordSource: ...

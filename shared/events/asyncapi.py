@@ -15,7 +15,9 @@ from shared.events.contracts import load_all
 
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
-    "description": "CloudEvents 1.0 attributes in Kafka binary content mode, plus W3C trace context.",
+    "description": (
+        "CloudEvents 1.0 attributes in Kafka binary content mode, plus W3C trace context."
+    ),
     "required": ["ce_id", "ce_source", "ce_type", "ce_specversion"],
     "properties": {
         "ce_id": {"type": "string", "description": "Unique event id (idempotency key)."},

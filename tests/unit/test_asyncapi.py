@@ -21,7 +21,8 @@ class Parcel(BaseModel):
 
 def test_checked_in_asyncapi_matches_the_catalog() -> None:
     checked_in = (ROOT / "docs" / "asyncapi.yaml").read_text(encoding="utf-8")
-    assert checked_in == render(), "docs/asyncapi.yaml drifted from the catalog: run `make asyncapi`"
+    drift = "docs/asyncapi.yaml drifted from the catalog: run `make asyncapi`"
+    assert checked_in == render(), drift
 
 
 def test_every_event_type_becomes_a_message_on_its_topic_and_dead_letter_channel() -> None:

@@ -1,0 +1,156 @@
+"""Forward one request to its upstream and stream the answer back.
+
+Bodies stream both ways: the request body goes out as the client sends it (bounded by the WAF),
+the response is relayed chunk by chunk, compressed bytes untouched. Idempotent requests with a
+replayable body are retried on connection errors and 502/503/504, with backoff, full jitter and
+the upstream's retry budget. Each attempt asks the upstream's circuit breaker first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from services.gateway.headers import copy_response_headers
+from services.gateway.retrybudget import IDEMPOTENT, backoff_seconds
+from services.gateway.routetable import Route
+from services.gateway.routing import UpstreamState
+from services.gateway.waf.engine import BODY_REJECTION
+from shared.http.problems import Problem
+
+log = logging.getLogger("gateway.proxy")
+_tracer = trace.get_tracer("services.gateway.proxy")
+RETRY_STATUSES = frozenset({502, 503, 504})
+Body = bytes | Callable[[], AsyncIterator[bytes]] | None
+Decorate = Callable[[web.StreamResponse], None]
+
+
+def upstream_url(route: Route, upstream: UpstreamState, request: web.Request) -> str:
+    path = request.raw_path.split("?", 1)[0]
+    if route.strip_prefix:
+        path = path[len(route.prefix.rstrip("/")) :] or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+    query = request.query_string
+    return f"{upstream.base_url}{path}" + (f"?{query}" if query else "")
+
+
+async def forward(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    route: Route,
+    upstream: UpstreamState,
+    headers: CIMultiDict[str],
+    body: Body,
+    decorate: Decorate,
+) -> web.StreamResponse:
+    url = upstream_url(route, upstream, request)
+    replayable = not callable(body)
+    retries = route.retries.attempts if request.method in IDEMPOTENT and replayable else 0
+    upstream.budget.deposit(route.retries.budget_ratio)
+    timeout = aiohttp.ClientTimeout(
+        total=route.timeouts.total_seconds, sock_connect=route.timeouts.connect_seconds
+    )
+    attempt = 0
+    while True:
+        if not upstream.breaker.allow():
+            wait = max(1, round(upstream.breaker.retry_after()))
+            raise Problem(
+                503,
+                f"upstream {upstream.name!r} is failing; its circuit breaker is open",
+                headers={"Retry-After": str(wait)},
+            )
+        data = body() if callable(body) else body
+        may_retry = attempt < retries and upstream.budget.available()
+        outcome = await _attempt(
+            request, session, upstream, url, headers, data, timeout, decorate, may_retry
+        )
+        if not isinstance(outcome, Problem):  # (a Problem is a Response too in aiohttp 3)
+            return outcome
+        if attempt >= retries or not upstream.budget.withdraw():
+            raise outcome
+        await asyncio.sleep(backoff_seconds(route.retries, attempt))
+        attempt += 1
+
+
+async def _attempt(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    upstream: UpstreamState,
+    url: str,
+    headers: CIMultiDict[str],
+    data: bytes | AsyncIterator[bytes] | None,
+    limits: aiohttp.ClientTimeout,
+    decorate: Decorate,
+    may_retry: bool,
+) -> web.StreamResponse | Problem:
+    """One try: a relayed response, or the problem to answer if no retry follows."""
+    with _tracer.start_as_current_span(
+        f"{request.method} {upstream.name}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "http.request.method": request.method,
+            "url.full": url,
+            "server.address": upstream.config.url.host or "",
+            "peer.service": upstream.name,
+        },
+    ) as span:
+        outgoing = CIMultiDict(headers)
+        propagate.inject(outgoing)
+        async with upstream.slots:
+            try:
+                async with session.request(
+                    request.method,
+                    url,
+                    headers=outgoing,
+                    data=data,
+                    timeout=limits,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                ) as answer:
+                    span.set_attribute("http.response.status_code", answer.status)
+                    failed = answer.status in RETRY_STATUSES
+                    upstream.breaker.record(not failed)
+                    if failed and may_retry:
+                        span.set_status(Status(StatusCode.ERROR))
+                        return _retryable(answer.status, upstream)
+                    return await _relay(request, answer, decorate)
+            except TimeoutError:
+                upstream.breaker.record(False)
+                span.set_status(Status(StatusCode.ERROR, "timeout"))
+                return Problem(504, f"upstream {upstream.name!r} did not answer in time")
+            except aiohttp.ClientError as exc:
+                if (rejection := _body_rejection(request)) is not None:
+                    raise rejection from None
+                upstream.breaker.record(False)
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                log.warning("upstream %s failed: %s", upstream.name, exc)
+                return Problem(502, f"upstream {upstream.name!r} is unreachable")
+
+
+def _retryable(status: int, upstream: UpstreamState) -> Problem:
+    return Problem(status, f"upstream {upstream.name!r} answered {status}")
+
+
+def _body_rejection(request: web.Request) -> web.HTTPException | None:
+    return request.get(BODY_REJECTION)
+
+
+async def _relay(
+    request: web.Request, answer: aiohttp.ClientResponse, decorate: Decorate
+) -> web.StreamResponse:
+    response = web.StreamResponse(status=answer.status, reason=answer.reason)
+    copy_response_headers(answer.headers, response)
+    decorate(response)
+    await response.prepare(request)
+    async for chunk in answer.content.iter_any():
+        await response.write(chunk)
+    await response.write_eof()
+    return response

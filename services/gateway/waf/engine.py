@@ -1,0 +1,278 @@
+"""The gateway's web application firewall: `Waf.inspect` runs before a request is routed.
+
+Order (cheapest and most decisive first, like an AWS WAF web ACL by priority): IP deny/allow
+lists, active blocks, the rate-based rule, size limits, the route's method allow-list, the
+signature rules on path/query/headers, then the body (signatures, JSON Schema).
+Report-only rules are logged and counted with action `count` but never block.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from services.gateway.cors import SecurityHeaders, is_preflight
+from services.gateway.routetable import Route
+from services.gateway.waf import builtin
+from services.gateway.waf.body import BodyInspector
+from services.gateway.waf.clientaddr import client_address
+from services.gateway.waf.config import WafSettings, parse_ids
+from services.gateway.waf.ipsets import Access, IpAccess, parse_ip
+from services.gateway.waf.journal import Journal
+from services.gateway.waf.limits import (
+    BodyTooLargeError,
+    HandlerArgs,
+    Limits,
+    header_bytes,
+    iter_bounded,
+    server_handler_args,
+    url_bytes,
+)
+from services.gateway.waf.ratebased import Block, Clock, RateBasedRule
+from services.gateway.waf.rules import RULES, RULES_BY_ID, Rule
+from services.gateway.waf.scanner import Part, Scanner, request_parts
+
+BODY_PREFIX = web.RequestKey("waf_body_prefix", bytes)
+BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class Waf:
+    def __init__(
+        self,
+        settings: WafSettings,
+        *,
+        clock: Clock = time.monotonic,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        switchable = {*RULES_BY_ID, builtin.RATE_BASED}
+        self.disabled = parse_ids(
+            settings.waf_disabled_rules, switchable, "GATEWAY_WAF_DISABLED_RULES"
+        )
+        self.report_only = parse_ids(
+            settings.waf_report_only_rules, switchable, "GATEWAY_WAF_REPORT_ONLY_RULES"
+        )
+        self.rules: tuple[Rule, ...] = tuple(r for r in RULES if r.id not in self.disabled)
+        self.scanner = Scanner(self.rules)
+        self.ip_access = IpAccess.from_settings(settings.waf_allow_cidrs, settings.waf_deny_cidrs)
+        self.rate = RateBasedRule(
+            limit=settings.waf_rate_limit,
+            window_seconds=settings.waf_rate_window_seconds,
+            block_seconds=settings.waf_rate_block_seconds,
+            max_tracked=settings.waf_rate_max_tracked_ips,
+            clock=clock,
+        )
+        self.limits = Limits(
+            max_url_bytes=settings.waf_max_url_bytes,
+            max_header_bytes=settings.waf_max_header_bytes,
+            max_headers=settings.waf_max_headers,
+            max_body_bytes=settings.waf_max_body_bytes,
+        )
+        self.body = BodyInspector(
+            inspect_bytes=settings.waf_body_inspect_bytes, oversize=settings.waf_body_oversize
+        )
+        self.security_headers = SecurityHeaders(enabled=settings.security_headers)
+        self.journal = Journal(registry if registry is not None else CollectorRegistry())
+        self.journal.track_blocks(lambda: sum(1 for _ in self.rate.active_blocks()))
+
+    @property
+    def handler_args(self) -> HandlerArgs:
+        """Pass to the public server so oversize requests reach `inspect` (see limits.py)."""
+        return server_handler_args(self.limits)
+
+    def body_limit(self, route: Route | None) -> int:
+        if route is not None and route.waf.max_body_bytes is not None:
+            return route.waf.max_body_bytes
+        return self.limits.max_body_bytes
+
+    async def inspect(self, request: web.Request, route: Route | None) -> bytes | None:
+        """Raise a problem (400/403/405/413/414/415/431) or let the request on.
+
+        Returns the body when it had to be read whole (inspection, schema validation); None
+        means the proxy streams it with `stream_body`, which replays any prefix read here.
+        """
+        address = client_address(request)
+        self._check_address(request, address)
+        self._check_sizes(request, address, route)
+        if route is not None and not route.allows(request.method) and not is_preflight(request):
+            detail = f"{request.method} is not allowed on this route"
+            allow = {"Allow": allowed_methods_header(route)}
+            raise self._reject(request, address, builtin.METHOD, "method", 405, detail, allow)
+        signatures = route is None or route.waf.enabled
+        if signatures:
+            self._scan(request, address, request_parts(request))
+        if route is None or not (request.body_exists or _needs_body(route, request.method)):
+            return None
+        return await self._inspect_body(request, address, route, signatures)
+
+    async def stream_body(self, request: web.Request, route: Route | None) -> AsyncIterator[bytes]:
+        """The body for the proxy, bounded by the route's limit (raises a 413 problem past it)."""
+        limit = self.body_limit(route)
+        prefix = request.get(BODY_PREFIX, b"")
+        if prefix:
+            yield prefix
+        try:
+            async for chunk in iter_bounded(request, limit - len(prefix)):
+                yield chunk
+        except BodyTooLargeError:
+            problem = self._body_too_large(request, client_address(request), limit)
+            request[BODY_REJECTION] = problem
+            raise problem from None
+
+    def body_rejection(self, request: web.Request) -> web.HTTPException | None:
+        """The 413 `stream_body` raised, if any.
+
+        aiohttp's client wraps an exception from a request-body iterator in a
+        ClientConnectionError; the proxy asks here whether to answer 413 instead of 502.
+        """
+        return request.get(BODY_REJECTION)
+
+    # --- operator controls (admin API) -----------------------------------------------------
+
+    def blocks(self) -> list[Block]:
+        return list(self.rate.active_blocks())
+
+    def block_address(self, address: str, seconds: float, reason: str) -> Block:
+        return self.rate.block(_key(address), seconds, reason)
+
+    def unblock_address(self, address: str) -> bool:
+        return self.rate.unblock(_key(address))
+
+    def rule_summaries(self) -> list[dict[str, Any]]:
+        entries = [(rule.id, rule.description, sorted(rule.targets)) for rule in RULES]
+        entries += [(rule_id, text, []) for rule_id, text in builtin.DESCRIPTIONS.items()]
+        return [
+            {
+                "id": rule_id,
+                "description": description,
+                "targets": targets,
+                "mode": self._mode(rule_id),
+                "hits": self.journal.hits[rule_id],
+            }
+            for rule_id, description, targets in entries
+        ]
+
+    def _mode(self, rule_id: str) -> str:
+        if rule_id in self.disabled:
+            return "disabled"
+        return "count" if rule_id in self.report_only else "block"
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def _check_address(self, request: web.Request, address: str) -> None:
+        parsed = parse_ip(address)
+        access = self.ip_access.check(parsed)
+        if access is Access.DENIED:
+            raise self._reject(request, address, builtin.IP_DENY, "client-ip", 403)
+        if access is Access.NOT_ALLOWED:
+            raise self._reject(request, address, builtin.IP_ALLOW, "client-ip", 403)
+        key = str(parsed) if parsed is not None else address
+        if (block := self.rate.blocked(key)) is not None:
+            # An address that keeps knocking during a flood: counted, logged at debug only.
+            retry = {"Retry-After": str(max(1, round(self.rate.remaining(block))))}
+            detail = f"client address is blocked: {block.reason}"
+            rule = builtin.RATE_BASED
+            raise self._reject(request, address, rule, "client-ip", 403, detail, retry, quiet=True)
+        if builtin.RATE_BASED in self.disabled or not self.rate.hit(key):
+            return
+        if builtin.RATE_BASED in self.report_only:
+            self.journal.record(request, address, builtin.RATE_BASED, "client-ip", "count")
+            return
+        block = self.rate.block(key)
+        retry = {"Retry-After": str(max(1, round(self.rate.block_seconds)))}
+        detail = f"client address blocked for {self.rate.block_seconds:g} s: {block.reason}"
+        raise self._reject(request, address, builtin.RATE_BASED, "client-ip", 403, detail, retry)
+
+    def _check_sizes(self, request: web.Request, address: str, route: Route | None) -> None:
+        limits = self.limits
+        if url_bytes(request) > limits.max_url_bytes:
+            detail = f"the URL is longer than {limits.max_url_bytes} bytes"
+            raise self._reject(request, address, builtin.SIZE_URL, "url", 414, detail)
+        if (
+            len(request.raw_headers) > limits.max_headers
+            or header_bytes(request) > limits.max_header_bytes
+        ):
+            detail = (
+                f"the request headers exceed {limits.max_header_bytes} bytes "
+                f"or {limits.max_headers} fields"
+            )
+            raise self._reject(request, address, builtin.SIZE_HEADERS, "headers", 431, detail)
+        declared = request.content_length
+        limit = self.body_limit(route)
+        if declared is not None and declared > limit:
+            raise self._body_too_large(request, address, limit)
+
+    async def _inspect_body(
+        self, request: web.Request, address: str, route: Route, signatures: bool
+    ) -> bytes | None:
+        limit = self.body_limit(route)
+        try:
+            outcome = await self.body.inspect(request, route, limit, signatures=signatures)
+        except BodyTooLargeError:
+            raise self._body_too_large(request, address, limit) from None
+        if (refusal := outcome.rejection) is not None:
+            raise self._reject(
+                request, address, refusal.rule_id, "body", refusal.status, refusal.detail
+            )
+        self._scan(request, address, outcome.parts)
+        if errors := outcome.schema_errors:
+            summary = "; ".join(f"{e['field'] or '(body)'} {e['message']}" for e in errors[:3])
+            detail = f"the request body does not match the route's schema: {summary}"
+            extra = {"errors": errors}
+            rule = builtin.BODY_SCHEMA
+            raise self._reject(request, address, rule, "body", 400, detail, extra=extra)
+        if outcome.body is None:
+            request[BODY_PREFIX] = outcome.prefix
+        return outcome.body
+
+    def _scan(self, request: web.Request, address: str, parts: Iterable[Part]) -> None:
+        for part in parts:
+            for match in self.scanner.scan(part):
+                rule = match.rule
+                if rule.id in self.report_only:
+                    self.journal.record(request, address, rule.id, part.label, "count")
+                    continue
+                detail = f"request blocked by WAF rule {rule.id}: {rule.description}"
+                raise self._reject(request, address, rule.id, part.label, 403, detail)
+
+    def _body_too_large(self, request: web.Request, address: str, limit: int) -> web.HTTPException:
+        detail = f"the request body is larger than {limit} bytes"
+        return self._reject(request, address, builtin.SIZE_BODY, "body", 413, detail)
+
+    def _reject(
+        self,
+        request: web.Request,
+        address: str,
+        rule_id: str,
+        target: str,
+        status: int,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        extra: dict[str, Any] | None = None,
+        quiet: bool = False,
+    ) -> web.HTTPException:
+        self.journal.record(request, address, rule_id, target, "block", quiet=quiet)
+        return builtin.problem(status, rule_id, detail, headers=headers, extra=extra)
+
+
+def _key(address: str) -> str:
+    """One key per client whatever the spelling (::ffff:192.0.2.1 is 192.0.2.1)."""
+    parsed = parse_ip(address)
+    return str(parsed) if parsed is not None else address
+
+
+def _needs_body(route: Route, method: str) -> bool:
+    return route.waf.body_schema is not None and method in _BODY_METHODS
+
+
+def allowed_methods_header(route: Route) -> str:
+    """The `Allow` header value for a 405 on `route` (OPTIONS too when the gateway does CORS)."""
+    methods = list(route.methods or [])
+    if route.cors is not None and "OPTIONS" not in methods:
+        methods.append("OPTIONS")
+    return ", ".join(methods)

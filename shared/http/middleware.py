@@ -1,0 +1,127 @@
+"""The one middleware every request passes: request id, server span, metrics, access log and
+problem+json errors.
+
+It is a single middleware, not five, because each layer costs a coroutine frame per request and
+the gateway sits on the hot path. Errors never leak a stack trace: unexpected exceptions are
+logged with the request id and answered with a generic 500 problem.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from shared.http.keys import METRICS, REQUEST_ID, SETTINGS
+from shared.http.problems import PROBLEM_CONTENT_TYPE, problem_response
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+access_log = logging.getLogger("access")
+error_log = logging.getLogger("shared.http.errors")
+_tracer = trace.get_tracer("shared.http")
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info.route.resource
+    return info.canonical if info is not None else "unmatched"
+
+
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    return incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+
+
+def _as_problem(exc: web.HTTPException) -> web.Response:
+    """Copy an aiohttp HTTP error into a plain response (returning the exception object itself
+    is deprecated in aiohttp)."""
+    if exc.content_type == PROBLEM_CONTENT_TYPE:
+        return web.Response(
+            status=exc.status, body=exc.body, headers=exc.headers, content_type=None
+        )
+    detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+    headers = {k: v for k, v in exc.headers.items() if k.lower() in {"allow", "retry-after"}}
+    return problem_response(exc.status, detail or exc.reason, headers=headers)
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = _request_id(request)
+    request[REQUEST_ID] = request_id
+    route = _route(request)
+    started = time.perf_counter()
+    status = 500
+    with _tracer.start_as_current_span(
+        f"{request.method} {route}",
+        context=propagate.extract(request.headers),
+        kind=SpanKind.SERVER,
+        attributes={
+            "http.request.method": request.method,
+            "http.route": route,
+            "url.path": request.path,
+            "server.address": request.host,
+            "client.address": request.remote or "",
+            "http.request.id": request_id,
+        },
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            response = await _guarded(request, handler, request_id)
+            status = response.status
+            return response
+        finally:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+            elapsed = time.perf_counter() - started
+            request.app[METRICS].observe(route, request.method, status, elapsed)
+            access_log.info(
+                "%s %s %d",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "request_id": request_id,
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "remote": request.remote,
+                },
+            )
+
+
+async def _guarded(request: web.Request, handler: Handler, request_id: str) -> web.StreamResponse:
+    limit = request.app[SETTINGS].max_request_bytes
+    response: web.StreamResponse
+    if request.content_length is not None and request.content_length > limit:
+        response = problem_response(413, f"request body exceeds {limit} bytes")
+    else:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise  # redirects and other non-errors pass through untouched
+            response = _as_problem(exc)
+        except Exception:
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            trace.get_current_span().set_status(Status(StatusCode.ERROR))
+            response = problem_response(
+                500, f"an internal error occurred; quote request id {request_id} when reporting it"
+            )
+    return response
+
+
+async def stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, streamed ones included, names its request id."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id

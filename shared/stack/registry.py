@@ -1,0 +1,36 @@
+"""The services the local stack runs. Adding a service means adding one entry here.
+
+Each entry names the module started with `python -m`, the environment variable holding its
+port and the default port; the stack runner, the e2e test and the README table read this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    name: str
+    module: str
+    port_env: str
+    port: int
+    admin_port_env: str | None = None
+    admin_port: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return self.port_env.removesuffix("PORT")
+
+
+SERVICES: tuple[ServiceEntry, ...] = (
+    ServiceEntry(
+        name="gateway",
+        module="services.gateway",
+        port_env="GATEWAY_PORT",
+        port=8080,
+        admin_port_env="GATEWAY_ADMIN_PORT",
+        admin_port=8090,
+    ),
+)

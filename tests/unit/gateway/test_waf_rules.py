@@ -1,0 +1,163 @@
+"""The curated signature rules: attacks (plain, encoded, obfuscated) match, benign text does not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from services.gateway.waf.normalize import MAX_DECODE_ROUNDS, normalize
+from services.gateway.waf.rules import RULES, Target
+from services.gateway.waf.scanner import Part, Scanner
+
+pytestmark = pytest.mark.unit
+
+SCANNER = Scanner(RULES)
+
+
+def families(value: str, target: Target = Target.QUERY) -> set[str]:
+    """The rule families (sqli, xss, lfi) whose rules match `value`."""
+    return {match.rule.id.split("-")[0] for match in SCANNER.scan(Part(target, "t", value))}
+
+
+SQLI = [
+    "' OR 1=1--",
+    "%27%20OR%201%3D1",  # URL-encoded
+    "%2527%2520OR%25201%253D1",  # double-encoded
+    "1' oR '1'='1",  # mixed case
+    "admin'--",
+    "admin' #",
+    "' or ''='",
+    '") or ("1"="1',
+    "' or true--",
+    "1 or 1=1",
+    "1 AND 1=1",
+    "x' UnIoN/**/SeLeCt password FROM users--",  # comment as whitespace
+    "1/*!50000UNION*//*!50000SELECT*/1",  # MySQL versioned comments
+    "1 UNION ALL SELECT null,null",
+    "1 union%0aselect 1",  # newline as whitespace
+    "1;DROP TABLE users",
+    "1; delete from accounts",
+    "'; exec xp_cmdshell 'dir'--",
+    "1' and sleep(5)#",
+    "benchmark(1000000,md5(1))",
+    "'; waitfor delay '0:0:5'--",
+    "1' AND (SELECT 1 FROM dual)",
+    "select * from information_schema.tables",
+    "&#39; or 1=1--",  # HTML entity
+]
+
+XSS = [
+    "<script>alert(1)</script>",
+    "%3Cscript%3Ealert(1)%3C/script%3E",
+    "%253Cscript%253E",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "<ScRiPt >alert(1)</sCrIpT>",
+    "<img src=x onerror=alert(1)>",
+    "<IMG SRC=x OnErRoR=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<body onload=alert(1)>",
+    '" onmouseover="alert(1)',
+    'x" autofocus onfocus=alert(1) x="',
+    "javascript:alert(document.cookie)",
+    "java&#x09;script:alert(1)",
+    '<a href="javascript:void(0)">x</a>',
+    "<iframe src=//evil.example>",
+    "data:text/html;base64,PHNjcmlwdD4=",
+    "document.write('<x>')",
+    "String.fromCharCode(88,83,83)",
+    "'-alert(1)-'",
+]
+
+LFI = ["../../etc/passwd", "..%2F..%2F..%2Fetc%2Fpasswd", "/proc/self/environ", "..\\..\\win.ini"]
+
+BENIGN = [
+    "O'Brien",
+    "select a seat",
+    "1 or 2 tickets",
+    "<3",
+    "I <3 you",
+    "Rock 'n' roll",
+    "it's 'red' or 'blue'",
+    "said 'yes' and not 'no'",
+    "'Tom' and Jerry is great",
+    "My 'favourite' -- ever",
+    "'Hello' or 'Bonjour'?",
+    "don't or won't",
+    "He's 6' 2\" tall",
+    "JavaScript: The Good Parts",
+    "drop me a line; update soon",
+    "meeting at 3; update the doc",
+    "Union Square",
+    "we will select the best union members",
+    "selection from the union",
+    "a <b> tag",
+    "x < y and y > z",
+    "price <= 100 and >= 20",
+    "5 > 3",
+    "1=1 is math",
+    "100% sure",
+    "50%25 off",
+    "Ben & Jerry's",
+    'Bob\'s "famous" pie',
+    "Sleep (well) tonight",
+    "--verbose",
+    "#hashtag",
+    "../README.md",
+    "C:\\Program Files\\app",
+    "e-mail: joe@example.com",
+    "on sale=true",
+    "eval(x)",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0 Safari/537.36",
+    "Mozilla/5.0 (compatible; MSIE 9.0; Windows NT 6.1; Trident/5.0)",
+    "https://example.com/search?q=o%27brien&page=2",
+    "session=abc123; theme=dark; _ga=GA1.2.3",
+]
+
+
+@pytest.mark.parametrize("payload", SQLI)
+def test_sql_injection_payloads_match_an_sqli_rule(payload: str) -> None:
+    assert "sqli" in families(payload)
+
+
+@pytest.mark.parametrize("payload", XSS)
+def test_xss_payloads_match_an_xss_rule(payload: str) -> None:
+    assert "xss" in families(payload)
+
+
+@pytest.mark.parametrize("payload", LFI)
+def test_traversal_payloads_match_an_lfi_rule(payload: str) -> None:
+    assert "lfi" in families(payload)
+
+
+@pytest.mark.parametrize("text", BENIGN)
+@pytest.mark.parametrize("target", list(Target))
+def test_benign_text_matches_no_rule(text: str, target: Target) -> None:
+    assert families(text, target) == set()
+
+
+def test_rules_have_unique_well_formed_ids_descriptions_and_targets() -> None:
+    ids = [rule.id for rule in RULES]
+    assert len(ids) == len(set(ids))
+    for rule in RULES:
+        assert re.fullmatch(r"(sqli|xss|lfi)-\d{3}", rule.id)
+        assert rule.description
+        assert rule.targets
+
+
+def test_traversal_rules_do_not_look_at_headers() -> None:
+    assert families("../../etc/passwd", Target.HEADERS) == set()
+
+
+def test_decoding_is_repeated_but_bounded() -> None:
+    encoded = "'"
+    for _ in range(MAX_DECODE_ROUNDS):
+        encoded = encoded.replace("%", "%25").replace("'", "%27")
+    assert normalize(encoded) == "'"
+    assert normalize(encoded.replace("%", "%25")) != "'"  # one round too many stays encoded
+
+
+def test_normalize_lowercases_collapses_whitespace_and_comments() -> None:
+    assert normalize("UNION/*x*/\t\n  SELECT") == "union select"
+    assert normalize("/*!50000SELECT*/") == "select"
