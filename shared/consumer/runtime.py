@@ -88,6 +88,11 @@ class EventConsumer:
         yield
         await self.stop()
 
+    @property
+    def running(self) -> bool:
+        """The fetch loop is alive (readiness): started, not stopped, not crashed."""
+        return self._task is not None and not self._task.done()
+
     def stats(self) -> ConsumerStats:
         lag = dict(self._source.lag()) if self._source is not None else {}
         return replace(self._stats, lag=lag)

