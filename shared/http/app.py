@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from shared.bus.base import Bus
-from shared.http import health
+from shared.http import health, parsererrors
 from shared.http.keys import (
     BUS,
     HTTP_CLIENT,
@@ -51,6 +51,7 @@ def create_app(
     http_client: bool = False,
     middlewares: Sequence[Middleware] = (),
 ) -> web.Application:
+    parsererrors.install()
     app = web.Application(
         middlewares=[observe, *middlewares],
         client_max_size=settings.max_request_bytes,

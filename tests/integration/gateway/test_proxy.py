@@ -179,18 +179,35 @@ async def test_client_close_code_reaches_the_upstream() -> None:
         assert gw.upstream.hits["ws_close_code"] == 4002
 
 
-async def test_conflicting_length_headers_are_refused() -> None:
+SMUGGLING = {
+    "cl-and-te": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "two-lengths": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"Content-Length: 40\r\n\r\nabcd",
+    "te-not-chunked-last": b"POST /api/echo HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+    "space-before-colon": b"POST /api/echo HTTP/1.1\r\nHost: x\r\n"
+    b"Transfer-Encoding : chunked\r\nContent-Length: 4\r\n\r\nabcd",
+    "obs-fold": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+    b"X-Folded: a\r\n b\r\n\r\nabcd",
+    "bad-chunk-size": b"POST /api/echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"zz\r\nabcd\r\n0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("attempt", sorted(SMUGGLING))
+async def test_request_smuggling_attempts_are_refused(attempt: str) -> None:
     async with running_gateway() as gw:
         reader, writer = await asyncio.open_connection(gw.client.host, gw.client.port)
-        writer.write(
-            b"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
-        )
+        writer.write(SMUGGLING[attempt])
         await writer.drain()
-        status_line = await reader.readline()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        rest = await asyncio.wait_for(reader.read(), 10)  # the server closes the connection
         writer.close()
         await writer.wait_closed()
-        assert status_line.split()[1] == b"400"
+        assert status_line.split()[1] == b"400", status_line
+        assert b"Content-Type: application/problem+json" in rest
+        assert gw.upstream.hits.get("echo", 0) == 0  # nothing reached the upstream
 
 
 async def test_admin_needs_the_token() -> None:
