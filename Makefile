@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest unit integration e2e bench traces redrive asyncapi clean
+.PHONY: run test lint typecheck pytest unit integration e2e bench traces redrive asyncapi openapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ redrive: $(STAMP)
 ## asyncapi: regenerate docs/asyncapi.yaml from the event catalog
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
+
+## openapi: regenerate docs/gateway-openapi.json from the gateway code
+openapi: $(STAMP)
+	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run

@@ -175,7 +175,9 @@ async def running_gateway(
             **overrides,
         )
         app = await init_app(settings, bus=lambda _platform, _service: MemoryBus())
-        server = TestServer(app, **server_args(settings))
+        server = TestServer(app)
+        # TestServer(app, **kwargs) drops parser limits silently: they must reach start_server.
+        await server.start_server(**server_args(settings))
         async with TestClient(server) as client:
             admin_server = TestServer(await init_admin(app))
             async with TestClient(admin_server) as admin:

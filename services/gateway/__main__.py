@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.app import init_admin, init_app, server_args
+from services.gateway.app import init_admin, init_app
 from services.gateway.settings import GatewaySettings
 from shared.http.run import run_service
 
@@ -27,7 +27,6 @@ def main() -> None:
         make_public,
         admin=make_admin,
         admin_address=(settings.admin_host, settings.admin_port),
-        handler_args=server_args(settings),
     )
 
 

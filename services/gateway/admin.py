@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.gateway import admin_keys, keys
+from services.gateway import admin_keys, keys, openapi
 from services.gateway.routing import RouteTableError
 from services.gateway.waf import admin as waf_admin
 from shared.http import health
@@ -115,4 +115,5 @@ def init_admin_app(public: web.Application, shared: Iterable[web.AppKey[Any]]) -
     app.add_routes(routes)
     app.add_routes(waf_admin.routes)
     app.add_routes(admin_keys.routes)
+    app.router.add_get("/openapi.json", openapi.serve_admin)  # behind the token too
     return app

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-from services.gateway import keys
+from services.gateway import keys, openapi
 from services.gateway.admin import init_admin_app
 from services.gateway.apikeys import ApiKeyStore
 from services.gateway.auth import Authenticator
@@ -57,6 +57,7 @@ async def init_app(
         store=True,
         topics=[USAGE_REPORTED.topic],
         http_client=True,
+        handler_args=server_args(settings),
     )
     app[keys.GATEWAY_SETTINGS] = settings
     app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
@@ -66,6 +67,7 @@ async def init_app(
     app.cleanup_ctx.append(_components)
     app.cleanup_ctx.append(_reload_on_sighup)
     app.on_shutdown.append(close_all)
+    app.router.add_get("/openapi.json", openapi.serve_public)  # before the catch-all
     app.router.add_route("*", "/{tail:.*}", gateway)
     return app
 

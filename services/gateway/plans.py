@@ -22,6 +22,7 @@ log = logging.getLogger("gateway.plans")
 DEFAULT_PLAN_ID = "default"
 PLAN_ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 MAX_PLANS = 1000
+MAX_QUOTA = 10**15  # stored as a BSON int64 (and exact in a JSON double)
 
 
 class PlanLimits(BaseModel):
@@ -32,9 +33,9 @@ class PlanLimits(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     rate: float = Field(gt=0, le=1_000_000, description="steady requests per second")
     burst: int = Field(ge=1, le=1_000_000)
-    quota_day: int | None = Field(default=None, ge=1)
-    quota_week: int | None = Field(default=None, ge=1)
-    quota_month: int | None = Field(default=None, ge=1)
+    quota_day: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    quota_week: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
+    quota_month: int | None = Field(default=None, ge=1, le=MAX_QUOTA)
     # Queue instead of reject: wait up to this long for a token before answering 429.
     queue_timeout_seconds: float = Field(default=0.0, ge=0, le=60)
 

@@ -9,7 +9,8 @@ in that order, and registered as a readiness check.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -50,12 +51,14 @@ def create_app(
     topics: Sequence[str] = (),
     http_client: bool = False,
     middlewares: Sequence[Middleware] = (),
+    handler_args: Mapping[str, Any] | None = None,
 ) -> web.Application:
     parsererrors.install()
     app = web.Application(
         middlewares=[observe, *middlewares],
         client_max_size=settings.max_request_bytes,
-        handler_args={"max_field_size": 16384},
+        # HTTP parser limits (line, header sizes); they win over the runner's arguments.
+        handler_args=handler_args,
     )
     app[SERVICE_NAME] = service
     app[SETTINGS] = settings
