@@ -1,14 +1,17 @@
 """Bus benchmark: our bus (KafkaBus + EventConsumer) against raw aiokafka, same broker, one run.
 
-    python bench/bus.py [--quick] [--messages N] [--rounds R]
+    python bench/bus.py [--quick] [--messages N] [--rounds R] [--telemetry file|sdk|off]
 
 Both sides move the same records (same key, JSON value and `ce_*` headers) through a tansu
 broker started here, with the same producer settings (acks=all, gzip, linger 5 ms,
-idempotence off: tansu rejects it). Publishing is concurrent on both sides, as a service under
-load would do it (256 publishes in flight, each awaited until acknowledged). Consuming is
-timed from the first record to the last, after the group join, in a consumer group with a
-commit per batch; ours decodes every CloudEvent, opens a CONSUMER span and calls a no-op
-handler. Progress goes to stderr; the last stdout line is one JSON object with the figures.
+idempotence off: tansu rejects it) and aiokafka's default partitioner. Publishing is concurrent
+on both sides, as a service under load would do it (256 publishes in flight, each awaited until
+acknowledged). Consuming is timed from the first record to the last, after the group join, in
+a consumer group with a commit per batch; ours decodes every CloudEvent, opens a CONSUMER span
+and calls a no-op handler. Ours runs traced as a service runs by default (`--telemetry file`:
+OpenTelemetry SDK, BatchSpanProcessor, JSONL span file in a temporary directory); a phase's
+time includes flushing the spans it created. One warm-up round per side, then the median of
+`--rounds` rounds. Progress goes to stderr; stdout gets one JSON line with the figures.
 """
 
 from __future__ import annotations
@@ -17,15 +20,21 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
 
 from shared.bus.base import Record
@@ -36,6 +45,7 @@ from shared.events.catalog import Catalog, EventSpec
 from shared.events.envelope import CloudEvent
 from shared.settings import PlatformSettings
 from shared.stack.tansu import Tansu
+from shared.telemetry import Telemetry, configure_telemetry
 
 BATCH = 500
 IN_FLIGHT = 256  # concurrent publishes, as many request handlers publishing at once
@@ -80,13 +90,26 @@ class Figures:
     consume_seconds: float
     messages: int
 
-    def summary(self) -> dict[str, float]:
+    def rates(self) -> dict[str, float]:
         total = self.publish_seconds + self.consume_seconds
         return {
-            "publish_msgs_per_s": round(self.messages / self.publish_seconds),
-            "consume_msgs_per_s": round(self.messages / self.consume_seconds),
-            "total_msgs_per_s": round(self.messages / total),
+            "publish_msgs_per_s": self.messages / self.publish_seconds,
+            "consume_msgs_per_s": self.messages / self.consume_seconds,
+            "total_msgs_per_s": self.messages / total,
         }
+
+
+def medians(runs: list[Figures]) -> dict[str, float]:
+    """Per figure, the median over the measured rounds (robust to one noisy round)."""
+    rates = [run.rates() for run in runs]
+    return {name: round(statistics.median(r[name] for r in rates)) for name in rates[0]}
+
+
+def flush_spans() -> None:
+    """Wait until the spans ended so far are exported (a no-op without the SDK)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush()
 
 
 def progress(message: str) -> None:
@@ -110,6 +133,7 @@ async def ours(platform: PlatformSettings, count: int, size: int) -> Figures:
         await bus.ensure_topics([spec.topic])
         started = time.perf_counter()
         await windowed([partial(bus.publish, spec, event) for event in events])
+        flush_spans()  # their export is part of publishing, not of the next phase
         published = time.perf_counter() - started
         handled, first, done = 0, 0.0, asyncio.Event()
 
@@ -131,6 +155,7 @@ async def ours(platform: PlatformSettings, count: int, size: int) -> Figures:
         )
         await consumer.start()
         await asyncio.wait_for(done.wait(), 300)
+        flush_spans()
         consumed = time.perf_counter() - first
         await consumer.stop()
     finally:
@@ -183,38 +208,76 @@ async def raw(platform: PlatformSettings, count: int, size: int) -> Figures:
     return Figures(published, consumed, count)
 
 
-def best(runs: list[Figures]) -> Figures:
-    return min(runs, key=lambda f: f.publish_seconds + f.consume_seconds)
+TELEMETRY = {
+    "file": "SDK on, BatchSpanProcessor -> JsonlFileSpanExporter (the platform default)",
+    "sdk": "SDK on, every span recorded, no exporter (OTEL_TRACES_EXPORTER=none)",
+    "off": "SDK not configured: API no-op spans, no traceparent (NOT how services run)",
+}
+
+
+def set_up_telemetry(mode: str, spans_file: Path) -> Telemetry | None:
+    """Ours runs traced as a service does; the raw side has no tracing by definition."""
+    if mode == "off":
+        return None
+    os.environ["OTEL_TRACES_EXPORTER"] = "none" if mode == "sdk" else ""
+    return configure_telemetry("bench-bus", PlatformSettings(spans_file=spans_file))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     broker = Tansu.start()
+    spans_file = Path(tempfile.mkdtemp(prefix="bench-bus-")) / "spans.jsonl"
     try:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
         os.environ["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
         platform = PlatformSettings()
+        telemetry = set_up_telemetry(args.telemetry, spans_file)
+        sides = {"raw": raw, "ours": ours}
         runs: dict[str, list[Figures]] = {"raw": [], "ours": []}
+        warm_up = min(args.messages, 2_000)
+        for bench in sides.values():  # imports, connections, broker: not measured
+            await bench(platform, warm_up, args.size)
+        progress(f"warmed up with {warm_up} messages per side")
         for round_no in range(1, args.rounds + 1):
             # Alternate who goes first: the broker's memory store grows during a run.
-            order = [("raw", raw), ("ours", ours)]
-            for name, bench in order if round_no % 2 else order[::-1]:
+            order = list(sides.items()) if round_no % 2 else list(sides.items())[::-1]
+            for name, bench in order:
                 figures = await bench(platform, args.messages, args.size)
                 runs[name].append(figures)
-                progress(f"round {round_no} {name}: {figures.summary()}")
+                shown = {k: round(v) for k, v in figures.rates().items()}
+                progress(f"round {round_no} {name}: {shown}")
+        if telemetry is not None:
+            telemetry.force_flush()
     finally:
         await broker.astop()
-    ours_best, raw_best = best(runs["ours"]).summary(), best(runs["raw"]).summary()
+    spans_written = sum(1 for _ in spans_file.open()) if spans_file.exists() else 0
+    shutil.rmtree(spans_file.parent, ignore_errors=True)
+    ours_median, raw_median = medians(runs["ours"]), medians(runs["raw"])
+
+    def ratio(figure: str) -> float:
+        return round(ours_median[figure] / raw_median[figure], 3)
+
     return {
         "benchmark": "bus publish+consume",
         "messages": args.messages,
         "payload_bytes": args.size,
         "rounds": args.rounds,
+        "statistic": "median of rounds, after a warm-up round",
         "units": "messages/s",
-        "raw_aiokafka": raw_best,
-        "ours": ours_best,
-        "ratio": round(ours_best["total_msgs_per_s"] / raw_best["total_msgs_per_s"], 3),
-        "ratio_publish": round(ours_best["publish_msgs_per_s"] / raw_best["publish_msgs_per_s"], 3),
-        "ratio_consume": round(ours_best["consume_msgs_per_s"] / raw_best["consume_msgs_per_s"], 3),
+        "telemetry": {
+            "mode": args.telemetry,
+            "detail": TELEMETRY[args.telemetry],
+            "exporter": type(telemetry.exporter).__name__
+            if telemetry and telemetry.exporter
+            else None,
+            "spans_expected": 2 * (warm_up + args.messages * args.rounds) if telemetry else 0,
+            "spans_written": spans_written,
+        },
+        "partitioner": "aiokafka default (pure-Python murmur2) on both sides",
+        "raw_aiokafka": raw_median,
+        "ours": ours_median,
+        "ratio": ratio("total_msgs_per_s"),
+        "ratio_publish": ratio("publish_msgs_per_s"),
+        "ratio_consume": ratio("consume_msgs_per_s"),
         "goal_ratio": 0.8,
     }
 
@@ -225,9 +288,10 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=None)
     parser.add_argument("--size", type=int, default=256, help="approximate payload bytes")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--telemetry", choices=sorted(TELEMETRY), default="file")
     args = parser.parse_args()
     args.messages = args.messages or (3_000 if args.quick else 20_000)
-    args.rounds = args.rounds or (1 if args.quick else 2)
+    args.rounds = args.rounds or (1 if args.quick else 3)
     result = asyncio.run(main_async(args))
     result["goal_met"] = result["ratio"] >= result["goal_ratio"]
     print(json.dumps(result))

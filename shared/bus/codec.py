@@ -63,9 +63,8 @@ def _is_json(content_type: str) -> bool:
 def decode(record: Record, catalog: Catalog) -> CloudEvent[Any]:
     """Rebuild the typed event from a record; raise `DecodeError` when that is impossible."""
     where = f"{record.topic}[{record.partition}]@{record.offset}"
-    headers: dict[str, bytes] = {}
-    for name, raw in record.headers:
-        headers.setdefault(name, raw)  # the first occurrence wins, as in Record.header
+    # Built back to front so the first occurrence wins, as in Record.header.
+    headers: dict[str, bytes] = dict(reversed(record.headers))
     missing = [name for name in REQUIRED if name not in headers]
     if missing:
         raise DecodeError(f"{where}: missing CloudEvents headers {', '.join(missing)}")

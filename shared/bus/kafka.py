@@ -65,7 +65,13 @@ class KafkaBus:
             compression_type="gzip",
             linger_ms=self.linger_ms,
         )
-        await producer.start()
+        try:
+            await producer.start()
+        except BaseException:
+            # A failed start (broker unreachable) leaves a half-built client behind: close it,
+            # or it is garbage-collected unclosed ("Unclosed AIOKafkaProducer").
+            await producer.stop()
+            raise
         self._producer = producer
 
     async def stop(self) -> None:
@@ -132,9 +138,12 @@ class KafkaBus:
             raise RuntimeError("KafkaBus.publish before start()")
         with producer_span(topic, headers, event_type=event_type, key=key) as span:
             metadata = await self._producer.send_and_wait(topic, value, key=key, headers=headers)
-            span.set_attribute("messaging.kafka.partition", metadata.partition)
-            span.set_attribute("messaging.kafka.offset", metadata.offset)
-        return Delivery(topic, metadata.partition, metadata.offset)
+            partition, offset = metadata.partition, metadata.offset
+            if span.is_recording():
+                span.set_attributes(
+                    {"messaging.kafka.partition": partition, "messaging.kafka.offset": offset}
+                )
+        return Delivery(topic, partition, offset)
 
     def source(
         self, topics: Sequence[str], group_id: str, *, on_revoke: RevokeHook | None = None

@@ -2,7 +2,8 @@
 
 A record's offset is committed only after its handler succeeded or it was dead-lettered, so a
 crash at any point redelivers, never skips. Redeliveries of events already handled are caught
-by the idempotency guard. Records are handled one at a time in partition order.
+by the idempotency guard. Records are handled one at a time in partition order; what
+happens to each one is `shared.consumer.handling`.
 """
 
 from __future__ import annotations
@@ -14,21 +15,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from dataclasses import replace
 from typing import Any
 
-from opentelemetry.trace import Span, StatusCode
-
 from shared.bus.base import Bus, CommitFailedError, Record, RecordSource, TopicPartition
-from shared.bus.codec import DecodeError, decode
-from shared.consumer.deadletter import dead_letter, describe, dlq_topic
-from shared.consumer.errors import PermanentError
+from shared.consumer.deadletter import dlq_topic
+from shared.consumer.handling import Handler, RecordHandling
 from shared.consumer.idempotency import IdempotencyGuard
 from shared.consumer.retry import RetryPolicy
 from shared.consumer.stats import ConsumerStats
 from shared.events.catalog import CATALOG, Catalog
-from shared.events.envelope import CloudEvent
-from shared.telemetry.kafka import consumer_span
 
 log = logging.getLogger(__name__)
-Handler = Callable[[CloudEvent[Any], Record], Awaitable[None]]
+__all__ = ["ERROR_PAUSE_SECONDS", "EventConsumer", "Handler"]
 Sleep = Callable[[float], Awaitable[None]]
 ERROR_PAUSE_SECONDS = 1.0
 
@@ -62,6 +58,17 @@ class EventConsumer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._batch_lock = asyncio.Lock()  # held while a batch is handled and committed
+        self._records = RecordHandling(
+            bus,
+            group_id=group_id,
+            handler=handler,
+            catalog=catalog,
+            guard=guard,
+            retry=self.retry,
+            dlq=dlq,
+            stats=self._stats,
+            rng=self._rng,
+        )
 
     async def start(self) -> None:
         """Create the topics, join the group and run the loop as a background task."""
@@ -142,6 +149,10 @@ class EventConsumer:
     async def _handle_batch(self, records: Sequence[Record], stopped: asyncio.Future[Any]) -> None:
         assert self._source is not None
         done: dict[TopicPartition, int] = {}
+
+        async def pause(seconds: float) -> bool:
+            return await self._pause(seconds, stopped)
+
         held: set[TopicPartition] = set()  # partitions to retry from the broker
         try:
             for record in records:
@@ -151,7 +162,7 @@ class EventConsumer:
                 if where in held:
                     continue
                 try:
-                    handled = await self._handle(record, stopped)
+                    handled = await self._records.handle(record, pause)
                 except Exception:
                     log.exception("cannot finish %s@%d; will retry", where, record.offset)
                     handled = False
@@ -172,59 +183,3 @@ class EventConsumer:
         except CommitFailedError as exc:
             self._stats.commit_failures += 1
             log.warning("commit refused after a rebalance (records will come again): %s", exc)
-
-    async def _handle(self, record: Record, stopped: asyncio.Future[Any]) -> bool:
-        """Handle or dead-letter one record; False if stopping cut it short (not done)."""
-        raw_type = record.header("ce_type")
-        event_type = raw_type.decode("utf-8", "replace") if raw_type is not None else None
-        with consumer_span(record, self.group_id, event_type) as span:
-            try:
-                event = decode(record, self.catalog)
-            except DecodeError as exc:
-                await self._fail(record, exc, 0, span)  # poison: retrying cannot help
-                return True
-            guard_id = f"{self.group_id}:{event.id}"
-            attempt = 0
-            while True:
-                attempt += 1
-                try:
-                    if self.guard is not None and await self.guard.seen(guard_id):
-                        self._stats.duplicates_skipped += 1
-                        return True
-                    await self.handler(event, record)
-                    break
-                except PermanentError as exc:
-                    await self._fail(record, exc, attempt, span)
-                    return True
-                except Exception as exc:
-                    if attempt >= self.retry.max_attempts:
-                        await self._fail(record, exc, attempt, span)
-                        return True
-                    self._stats.retried += 1
-                    log.warning("attempt %d of %s failed: %s", attempt, event.id, describe(exc))
-                    if not await self._pause(self.retry.delay(attempt, self._rng), stopped):
-                        return False
-            await self._remember(guard_id)
-            self._stats.processed += 1
-            return True
-
-    async def _remember(self, guard_id: str) -> None:
-        if self.guard is None:
-            return
-        try:
-            await self.guard.mark(guard_id)
-        except Exception:
-            # Handled already; a lost mark only means a later redelivery runs it again.
-            log.exception("could not record %s as processed", guard_id)
-
-    async def _fail(self, record: Record, error: Exception, attempts: int, span: Span) -> None:
-        span.set_status(StatusCode.ERROR, describe(error))
-        span.record_exception(error)
-        where = f"{record.topic}[{record.partition}]@{record.offset}"
-        if self.dlq:
-            await dead_letter(self.bus, record, error, attempts)
-            self._stats.dead_lettered += 1
-            log.error("dead-lettered %s after %d attempts: %s", where, attempts, describe(error))
-        else:
-            self._stats.dropped += 1
-            log.error("dropped %s after %d attempts: %s", where, attempts, describe(error))

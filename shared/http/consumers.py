@@ -43,9 +43,16 @@ def _collect(consumers: list[EventConsumer]) -> Iterator[Metric]:
     yield lag
 
 
+CONSUMERS = web.AppKey("consumers", list[EventConsumer])
+
+
 def attach_consumer(app: web.Application, factory: ConsumerFactory) -> None:
-    """Build the consumer once the bus and store exist (after the shared cleanup contexts)."""
-    consumers: list[EventConsumer] = []
+    """Build the consumer once the bus and store exist (after the shared cleanup contexts).
+
+    Several consumers per app share one metrics collector (one series per group)."""
+    if CONSUMERS not in app:
+        app[CONSUMERS] = []
+    consumers = app[CONSUMERS]
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         consumer = factory(app)

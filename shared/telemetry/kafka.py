@@ -4,16 +4,22 @@ The W3C `traceparent`/`tracestate` headers travel next to the `ce_*` headers, so
 started by an HTTP request continues in whichever process handles the event. Attribute names
 follow the OpenTelemetry messaging semantic conventions; the `traces` command builds its
 service map from `messaging.system` and `messaging.destination.name`.
+
+These spans run twice per event, so they avoid the generator-based context managers
+(`start_as_current_span`/`use_span`): `SpanScope` does what `use_span(end_on_exit=True)` does
+with plain method calls. The attributes are still passed at span creation, where samplers
+see them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from types import TracebackType
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter, Setter
-from opentelemetry.trace import Span, SpanKind, Tracer
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from shared.bus.base import Record
@@ -25,7 +31,8 @@ HeaderList = list[tuple[str, bytes]]
 class _HeaderSetter(Setter[HeaderList]):
     def set(self, carrier: HeaderList, key: str, value: str) -> None:
         # Replace, never duplicate: a re-published record (DLQ, redrive) must carry one parent.
-        carrier[:] = [(name, raw) for name, raw in carrier if name != key]
+        if any(name == key for name, _ in carrier):
+            carrier[:] = [(name, raw) for name, raw in carrier if name != key]
         carrier.append((key, value.encode("utf-8")))
 
 
@@ -44,6 +51,39 @@ _GETTER = _HeaderGetter()
 _TRACER = trace.get_tracer(_TRACER_NAME)
 
 
+class SpanScope:
+    """A started span made current on `__enter__`, ended on `__exit__`.
+
+    Same behaviour as `trace.use_span(span, end_on_exit=True)`: an `Exception` leaving the
+    block is recorded on the span and sets its status to ERROR, then propagates.
+    """
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        span = self.span
+        try:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()
+
+
 def _header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
     for key, raw in headers:
         if key == name:
@@ -56,7 +96,6 @@ def inject_headers(headers: HeaderList) -> None:
     propagate.inject(headers, setter=_SETTER)
 
 
-@contextmanager
 def producer_span(
     topic: str,
     headers: HeaderList,
@@ -64,8 +103,8 @@ def producer_span(
     event_type: str | None,
     key: bytes | None,
     tracer: Tracer | None = None,
-) -> Iterator[Span]:
-    """A PRODUCER span `<topic> publish`; its context is injected into `headers` on entry."""
+) -> SpanScope:
+    """A PRODUCER span `<topic> publish`; its context is injected into `headers` at once."""
     attributes: dict[str, AttributeValue] = {
         "messaging.system": "kafka",
         "messaging.destination.name": topic,
@@ -80,40 +119,39 @@ def producer_span(
         attributes["cloudevents.event_id"] = event_id
     if event_type is not None:
         attributes["cloudevents.event_type"] = event_type
-    active = tracer or _TRACER
-    with active.start_as_current_span(
+    span = (tracer or _TRACER).start_span(
         f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
-    ) as span:
-        inject_headers(headers)
-        yield span
+    )
+    # The span's own context goes into the headers: the consumer's span becomes its child.
+    propagate.inject(headers, context=trace.set_span_in_context(span), setter=_SETTER)
+    return SpanScope(span)
 
 
-@contextmanager
 def consumer_span(
     record: Record, group_id: str, event_type: str | None, *, tracer: Tracer | None = None
-) -> Iterator[Span]:
+) -> SpanScope:
     """A CONSUMER span `<topic> process` whose parent is the producer's, read from headers."""
     parent = propagate.extract(record.headers, getter=_GETTER)
+    partition = record.partition
     attributes: dict[str, AttributeValue] = {
         "messaging.system": "kafka",
         "messaging.destination.name": record.topic,
         "messaging.operation": "process",
         "messaging.operation.type": "process",
         "messaging.consumer.group.name": group_id,
-        "messaging.kafka.partition": record.partition,
-        "messaging.destination.partition.id": str(record.partition),
+        "messaging.kafka.partition": partition,
+        "messaging.destination.partition.id": str(partition),
         "messaging.kafka.offset": record.offset,
     }
     if record.key is not None:
         attributes["messaging.kafka.message.key"] = record.key.decode("utf-8", "replace")
-    event_id = record.header("ce_id")
+    event_id = _header(record.headers, "ce_id")
     if event_id is not None:
-        attributes["messaging.message.id"] = event_id.decode("utf-8", "replace")
-        attributes["cloudevents.event_id"] = event_id.decode("utf-8", "replace")
+        attributes["messaging.message.id"] = event_id
+        attributes["cloudevents.event_id"] = event_id
     if event_type is not None:
         attributes["cloudevents.event_type"] = event_type
-    active = tracer or _TRACER
-    with active.start_as_current_span(
+    span = (tracer or _TRACER).start_span(
         f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    ) as span:
-        yield span
+    )
+    return SpanScope(span)

@@ -1,0 +1,107 @@
+"""One record, start to finish: CONSUMER span, decode, idempotency guard, handler with
+retries, then dead letter (or drop) when it cannot succeed.
+
+`EventConsumer` (shared.consumer.runtime) owns the loop, the batches and the commits; this
+module owns what happens to each record, which runs once per event, so it stays lean: no work
+for a guard that is not configured, one header scan for the event type.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry.trace import Span, StatusCode
+
+from shared.bus.base import Bus, Record
+from shared.bus.codec import DecodeError, decode
+from shared.consumer.deadletter import dead_letter, describe
+from shared.consumer.errors import PermanentError
+from shared.consumer.idempotency import IdempotencyGuard
+from shared.consumer.retry import RetryPolicy
+from shared.consumer.stats import ConsumerStats
+from shared.events.catalog import Catalog
+from shared.events.envelope import CloudEvent
+from shared.telemetry.kafka import consumer_span
+
+log = logging.getLogger(__name__)
+Handler = Callable[[CloudEvent[Any], Record], Awaitable[None]]
+Pause = Callable[[float], Awaitable[bool]]
+"""Sleep for a retry backoff; False when the consumer is stopping instead."""
+
+
+class RecordHandling:
+    def __init__(
+        self,
+        bus: Bus,
+        *,
+        group_id: str,
+        handler: Handler,
+        catalog: Catalog,
+        guard: IdempotencyGuard | None,
+        retry: RetryPolicy,
+        dlq: bool,
+        stats: ConsumerStats,
+        rng: random.Random,
+    ) -> None:
+        self.bus, self.group_id, self.handler = bus, group_id, handler
+        self.catalog, self.guard, self.retry, self.dlq = catalog, guard, retry, dlq
+        self.stats, self.rng = stats, rng
+
+    async def handle(self, record: Record, pause: Pause) -> bool:
+        """Handle or dead-letter one record; False if stopping cut it short (not done)."""
+        raw_type = record.header("ce_type")
+        event_type = raw_type.decode("utf-8", "replace") if raw_type is not None else None
+        with consumer_span(record, self.group_id, event_type) as span:
+            try:
+                event = decode(record, self.catalog)
+            except DecodeError as exc:
+                await self._fail(record, exc, 0, span)  # poison: retrying cannot help
+                return True
+            guard = self.guard
+            guard_id = f"{self.group_id}:{event.id}" if guard is not None else ""
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    if guard is not None and await guard.seen(guard_id):
+                        self.stats.duplicates_skipped += 1
+                        return True
+                    await self.handler(event, record)
+                    break
+                except PermanentError as exc:
+                    await self._fail(record, exc, attempt, span)
+                    return True
+                except Exception as exc:
+                    if attempt >= self.retry.max_attempts:
+                        await self._fail(record, exc, attempt, span)
+                        return True
+                    self.stats.retried += 1
+                    log.warning("attempt %d of %s failed: %s", attempt, event.id, describe(exc))
+                    if not await pause(self.retry.delay(attempt, self.rng)):
+                        return False
+            if guard is not None:
+                await self._remember(guard, guard_id)
+            self.stats.processed += 1
+            return True
+
+    async def _remember(self, guard: IdempotencyGuard, guard_id: str) -> None:
+        try:
+            await guard.mark(guard_id)
+        except Exception:
+            # Handled already; a lost mark only means a later redelivery runs it again.
+            log.exception("could not record %s as processed", guard_id)
+
+    async def _fail(self, record: Record, error: Exception, attempts: int, span: Span) -> None:
+        span.set_status(StatusCode.ERROR, describe(error))
+        span.record_exception(error)
+        where = f"{record.topic}[{record.partition}]@{record.offset}"
+        if self.dlq:
+            await dead_letter(self.bus, record, error, attempts)
+            self.stats.dead_lettered += 1
+            log.error("dead-lettered %s after %d attempts: %s", where, attempts, describe(error))
+        else:
+            self.stats.dropped += 1
+            log.error("dropped %s after %d attempts: %s", where, attempts, describe(error))
