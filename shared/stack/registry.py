@@ -1,7 +1,8 @@
 """The services the local stack runs. Adding a service means adding one entry here.
 
 Each entry names the module started with `python -m`, the environment variable holding its
-port and the default port; the stack runner, the e2e test and the README table read this list.
+port and the default port (plus an admin port and any extra ports, such as the notifier's
+WebSocket port); the stack runner, the e2e test and the README table read this list.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ class ServiceEntry:
     admin_port_env: str | None = None
     admin_port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Other listening ports, environment variable -> default (shown in the banner).
+    extra_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def prefix(self) -> str:
@@ -32,5 +35,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port=8080,
         admin_port_env="GATEWAY_ADMIN_PORT",
         admin_port=8090,
+    ),
+    ServiceEntry(
+        name="notifier",
+        module="services.notifier",
+        port_env="NOTIFIER_PORT",
+        port=8081,
+        extra_ports={"NOTIFIER_WS_PORT": 8082},
     ),
 )

@@ -35,6 +35,8 @@ def _environment(settings: StackSettings, bootstrap: str) -> tuple[dict[str, str
         env.setdefault(entry.port_env, str(entry.port))
         if entry.admin_port_env and entry.admin_port is not None:
             env.setdefault(entry.admin_port_env, str(entry.admin_port))
+        for name, port in entry.extra_ports.items():
+            env.setdefault(name, str(port))
         env.update({k: v for k, v in entry.env.items() if k not in env})
     return env, generated
 
@@ -47,6 +49,10 @@ def _banner(env: dict[str, str], generated: list[str], bootstrap: str) -> str:
             lines.append(
                 f"  {entry.name + ' admin':<16} http://127.0.0.1:{env[entry.admin_port_env]}"
             )
+        for name in entry.extra_ports:
+            kind = name.removeprefix(entry.prefix).removesuffix("_PORT").lower()
+            label = f"{entry.name} {kind}"
+            lines.append(f"  {label:<16} 127.0.0.1:{env[name]}")
     for name in generated:
         lines.append(f"  {name}={env[name]}   (generated for this run; set it to keep it)")
     lines.append("Ctrl-C stops everything.")

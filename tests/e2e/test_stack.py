@@ -59,6 +59,8 @@ def test_stack_starts_healthy_and_stops_cleanly(tmp_path: Path) -> None:
         env[entry.port_env] = str(ports[entry.name])
         if entry.admin_port_env:
             env[entry.admin_port_env] = str(free_port())
+        for name in entry.extra_ports:
+            env[name] = str(free_port())
     env.pop("AUTH_JWT_SECRET", None)
     env.pop("ADMIN_TOKEN", None)
     runner = subprocess.Popen(

@@ -9,6 +9,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from services.gateway.settings import GatewaySettings
+from services.notifier.settings import NotifierSettings
 from shared.settings import PlatformSettings
 from shared.stack.registry import SERVICES
 from shared.stack.settings import StackSettings
@@ -30,14 +31,22 @@ def _documented() -> set[str]:
 
 def test_every_setting_is_documented() -> None:
     expected = (
-        _variables(PlatformSettings) | _variables(GatewaySettings) | _variables(StackSettings)
+        _variables(PlatformSettings)
+        | _variables(GatewaySettings)
+        | _variables(NotifierSettings)
+        | _variables(StackSettings)
     )
     missing = expected - _documented()
     assert not missing, f"README configuration table lacks {sorted(missing)}"
 
 
 def test_no_documented_setting_is_stale() -> None:
-    known = _variables(PlatformSettings) | _variables(GatewaySettings) | _variables(StackSettings)
+    known = (
+        _variables(PlatformSettings)
+        | _variables(GatewaySettings)
+        | _variables(NotifierSettings)
+        | _variables(StackSettings)
+    )
     stale = {name for name in _documented() - known if not name.startswith("OTEL_")}
     assert not stale, f"README documents settings the code does not read: {sorted(stale)}"
 
@@ -48,3 +57,4 @@ def test_every_registered_service_port_is_documented() -> None:
         assert entry.port_env in documented
         if entry.admin_port_env:
             assert entry.admin_port_env in documented
+        assert set(entry.extra_ports) <= documented

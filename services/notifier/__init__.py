@@ -1,0 +1,1 @@
+"""The push notifier: WebSocket delivery with history and recovery across replicas."""
