@@ -36,6 +36,10 @@ unit integration e2e: $(STAMP)
 
 ## bench: every benchmark, quick mode
 bench: $(STAMP)
+	@if ! command -v nginx >/dev/null && ! test -x /usr/sbin/nginx || ! command -v wrk >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y nginx-light wrk || exit 1; \
+		else echo "bench needs nginx and wrk: sudo apt-get update && sudo apt-get install -y nginx-light wrk"; exit 1; fi; \
+	fi
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 traces: $(STAMP)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+
 from aiohttp import web
 
 from services.gateway.app import init_admin, init_app
 from services.gateway.settings import GatewaySettings
 from shared.http.run import run_service
+
+
+async def _freeze_heap(app: web.Application) -> None:
+    """Profiling showed ~10% of a worker in the cyclic GC, mostly full collections re-walking
+    the long-lived startup heap (settings, route table, compiled WAF rules, clients, the
+    OpenTelemetry and Prometheus machinery). Freeze that heap once it is built, and collect
+    the youngest generation less often: a proxied request allocates many short-lived
+    containers, nearly all freed by reference counting, so frequent gen-0 passes find little."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 
 
 def main() -> None:
@@ -15,6 +28,7 @@ def main() -> None:
 
     async def make_public() -> web.Application:
         app = await init_app(settings)
+        app.on_startup.append(_freeze_heap)
         public.append(app)
         return app
 

@@ -13,7 +13,9 @@ RFC 6750 `WWW-Authenticate` challenge carrying the reason code, never the creden
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +32,13 @@ REALM = "surge"
 API_KEY_HEADER = "X-API-Key"
 UNAUTHORIZED = PROBLEM_TYPE_BASE + "unauthorized"
 FORBIDDEN = PROBLEM_TYPE_BASE + "forbidden"
+# Verified tokens are remembered by their exact text, so a client sending the same bearer token
+# on every request pays for the signature check once per TOKEN_CACHE_SECONDS, not per request.
+# An entry never outlives the token's `exp`; after it lapses the token is verified again in
+# full. The cost: a token whose signing key is withdrawn from the JWKS stays accepted for at
+# most TOKEN_CACHE_SECONDS. Refused tokens are never cached.
+TOKEN_CACHE_SECONDS = 30.0
+TOKEN_CACHE_SIZE = 10_000
 
 
 def _words(value: Any) -> frozenset[str]:
@@ -86,9 +95,12 @@ class Authenticator:
         verifier: JwtVerifier | None,
         api_keys: ApiKeyStore,
         registry: CollectorRegistry | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._verifier = verifier
         self._api_keys = api_keys
+        self._clock = wall_clock
+        self._tokens: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
         registry = registry if registry is not None else CollectorRegistry()
         self.failures = Counter(
             "gateway_auth_failures",
@@ -127,10 +139,28 @@ class Authenticator:
     async def _verify(self, token: str, route: Route) -> dict[str, Any]:
         if self._verifier is None:
             raise self._unauthorized("jwt_not_configured", "Bearer", route)
+        tokens = self._tokens
+        cached = tokens.get(token)
+        if cached is not None:
+            if self._clock() < cached[0]:
+                tokens.move_to_end(token)
+                return cached[1]
+            del tokens[token]
         try:
-            return await self._verifier.verify(token or None)
+            claims = await self._verifier.verify(token or None)
         except TokenError as exc:
             raise self._unauthorized(exc.reason, "Bearer", route) from None
+        self._remember(token, claims)
+        return claims
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        expires = claims.get("exp")
+        if not token or not isinstance(expires, int | float) or isinstance(expires, bool):
+            return  # no expiry to bound the entry by: verify such tokens every time
+        until = min(self._clock() + TOKEN_CACHE_SECONDS, float(expires))
+        self._tokens[token] = (until, claims)
+        if len(self._tokens) > TOKEN_CACHE_SIZE:
+            self._tokens.popitem(last=False)
 
     def _authorize(self, route: Route, identity: Identity) -> None:
         missing = sorted(set(route.scopes) - identity.scopes)

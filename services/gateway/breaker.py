@@ -32,6 +32,7 @@ class Breaker:
         self._state = State.CLOSED
         self._consecutive = 0
         self._outcomes: deque[tuple[float, bool]] = deque()
+        self._failures = 0  # failures in `_outcomes`, kept as they come and go: O(1) per record
         self._opened_at = 0.0
         self._probes = 0
 
@@ -71,9 +72,11 @@ class Breaker:
             return
         self._consecutive = 0 if ok else self._consecutive + 1
         self._outcomes.append((now, ok))
+        self._failures += not ok
         horizon = now - self.config.window_seconds
-        while self._outcomes and self._outcomes[0][0] < horizon:
-            self._outcomes.popleft()
+        outcomes = self._outcomes
+        while outcomes and outcomes[0][0] < horizon:
+            self._failures -= not outcomes.popleft()[1]
         if self._consecutive >= self.config.consecutive_failures or self._rate_tripped():
             self._open(now)
 
@@ -81,16 +84,17 @@ class Breaker:
         total = len(self._outcomes)
         if total < self.config.min_requests:
             return False
-        failures = sum(1 for _, ok in self._outcomes if not ok)
-        return failures / total >= self.config.error_rate
+        return self._failures / total >= self.config.error_rate
 
     def _open(self, now: float) -> None:
         self._state = State.OPEN
         self._opened_at = now
         self._outcomes.clear()
+        self._failures = 0
         self._consecutive = 0
 
     def _close(self) -> None:
         self._state = State.CLOSED
         self._outcomes.clear()
+        self._failures = 0
         self._consecutive = 0

@@ -143,10 +143,20 @@ def _body_rejection(request: web.Request) -> web.HTTPException | None:
     return request.get(BODY_REJECTION)
 
 
+class _Buffered(web.StreamResponse):
+    """Holds its header block until the first body bytes (or the end), so both leave in one
+    write, as aiohttp's own `web.Response` does. Only used when the whole upstream body has
+    already arrived: a streaming answer must show its headers at once."""
+
+    _send_headers_immediately = False
+
+
 async def _relay(
     request: web.Request, answer: aiohttp.ClientResponse, decorate: Decorate
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=answer.status, reason=answer.reason)
+    # Small answers usually arrive whole with their headers; then one write instead of three.
+    kind = _Buffered if answer.content.is_eof() else web.StreamResponse
+    response = kind(status=answer.status, reason=answer.reason)
     copy_response_headers(answer.headers, response)
     decorate(response)
     await response.prepare(request)
