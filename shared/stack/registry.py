@@ -43,4 +43,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port=8081,
         extra_ports={"NOTIFIER_WS_PORT": 8082},
     ),
+    ServiceEntry(
+        name="waitingroom",
+        module="services.waitingroom",
+        port_env="WAITINGROOM_PORT",
+        port=8083,
+    ),
 )

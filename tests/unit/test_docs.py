@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from services.gateway.settings import GatewaySettings
 from services.notifier.settings import NotifierSettings
+from services.waitingroom.settings import WaitingroomSettings
 from shared.settings import PlatformSettings
 from shared.stack.registry import SERVICES
 from shared.stack.settings import StackSettings
@@ -34,6 +35,7 @@ def test_every_setting_is_documented() -> None:
         _variables(PlatformSettings)
         | _variables(GatewaySettings)
         | _variables(NotifierSettings)
+        | _variables(WaitingroomSettings)
         | _variables(StackSettings)
     )
     missing = expected - _documented()
@@ -45,6 +47,7 @@ def test_no_documented_setting_is_stale() -> None:
         _variables(PlatformSettings)
         | _variables(GatewaySettings)
         | _variables(NotifierSettings)
+        | _variables(WaitingroomSettings)
         | _variables(StackSettings)
     )
     stale = {name for name in _documented() - known if not name.startswith("OTEL_")}

@@ -1,0 +1,1 @@
+"""The virtual waiting room (docs/waitingroom.md)."""

@@ -1,0 +1,113 @@
+"""Access tokens in use: `complete` consumes one, `verify` answers other services, and the
+JWKS lets the gateway verify signatures offline.
+
+Refusals are problem+json with a stable `reason`: forged or malformed (401 bad_signature /
+malformed), expired (401 expired), another zone (403 other_zone), another user (403
+other_user), already used (409 replayed), no longer live (401 revoked: left, lapsed, reset).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from services.waitingroom.identity import visitor
+from services.waitingroom.keys import CONTEXT, PROBLEMS, Context
+from shared.events.contracts import waitingroom as ops
+from shared.http.problems import Problem
+from shared.security import TokenError
+
+routes = web.RouteTableDef()
+STATUS = {"other_zone": 403, "other_user": 403, "replayed": 409, "sold_out": 409}
+DETAIL = {
+    "bad_signature": "the access token is not signed by this waiting room",
+    "malformed": "the access token is not a valid JWT",
+    "expired": "the access token has expired",
+    "other_zone": "the access token is for another zone",
+    "other_user": "the access token belongs to another visitor",
+    "replayed": "the access token was already used",
+    "revoked": "the access token is no longer valid (place left, lapsed or zone reset)",
+    "missing": "no access token given",
+    "sold_out": "the zone is sold out",
+}
+
+
+def refuse(reason: str) -> Problem:
+    return Problem(
+        STATUS.get(reason, 401),
+        DETAIL.get(reason, reason),
+        title="Access token refused",
+        type_=PROBLEMS + "token-" + reason.replace("_", "-"),
+        extra={"reason": reason},
+    )
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except ValueError:
+        raise Problem(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise Problem(400, "the body must be a JSON object")
+    return body
+
+
+def check(ctx: Context, token: object, zone_id: str, user: str | None) -> dict[str, Any]:
+    """Claims of a live token for `zone_id` (and `user` when given); raises the refusal."""
+    if not isinstance(token, str) or not token:
+        raise refuse("missing")
+    zone = ctx.zone(zone_id)
+    try:
+        claims = ctx.tokens.decode(token, zone_id)
+    except TokenError as exc:
+        raise refuse(exc.reason) from None
+    if user is not None and claims["sub"] != user:
+        raise refuse("other_user")
+    place = zone.sessions.get(claims["jti"])
+    if place is None or place.user != claims["sub"]:
+        mine = zone.places.get(claims["sub"])
+        used = mine is not None and mine.jti == claims["jti"] and mine.state == "completed"
+        raise refuse("replayed" if used else "revoked")
+    return claims
+
+
+@routes.post("/waitingroom/zones/{zone}/complete")
+async def complete(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    zone_id = request.match_info["zone"]
+    zone = ctx.zone(zone_id)
+    who = await visitor(request, ctx.trusted, ctx.verifier, zone.config.tier_claim)
+    claims = check(ctx, (await _body(request)).get("token"), zone_id, who.user)
+    outcome, _ = await ctx.zlog.submit(zone_id, ops.Complete(user=who.user, jti=claims["jti"]))
+    if not outcome.ok:  # lost a race with expiry or a second complete: the log decided
+        raise refuse({"unknown_token": "revoked"}.get(outcome.reason, outcome.reason))
+    return web.json_response({"zone": zone_id, "state": "completed", "jti": claims["jti"]})
+
+
+@routes.post("/waitingroom/verify")
+async def verify(request: web.Request) -> web.Response:
+    ctx = request.app[CONTEXT]
+    body = await _body(request)
+    zone_id, user = body.get("zone"), body.get("user")
+    if not isinstance(zone_id, str) or (user is not None and not isinstance(user, str)):
+        raise Problem(400, "give `token` and `zone` (and optionally `user`) as strings")
+    claims = check(ctx, body.get("token"), zone_id, user)
+    return web.json_response(
+        {
+            "valid": True,
+            "zone": zone_id,
+            "sub": claims["sub"],
+            "jti": claims["jti"],
+            "exp": claims["exp"],
+            "exempt": bool(claims.get("exempt", False)),
+        }
+    )
+
+
+@routes.get("/waitingroom/.well-known/jwks.json")
+async def jwks(request: web.Request) -> web.Response:
+    return web.json_response(
+        request.app[CONTEXT].tokens.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
