@@ -73,6 +73,10 @@ class ZoneState:
         if self.opened:
             place.lottery = AFTER_LOTTERY if self.config.queueing == "lottery" else 0
         self.line.add(place)
+        if self.config.queueing != "lottery" or self.opened:
+            # The join answer told the visitor this place: only later moves are worth a push
+            # (pushing a whole fresh line at the first tick would delay the admissions).
+            place.notified_position = self.line.ahead_of(place) + 1
         return Outcome(True, "joined")
 
     def _leave(self, op: ops.Leave, _number: int, at: float) -> Outcome:

@@ -147,31 +147,37 @@ class EventConsumer:
             log.info("partitions revoked from %s: %s", self.group_id, sorted(partitions))
 
     async def _handle_batch(self, records: Sequence[Record], stopped: asyncio.Future[Any]) -> None:
+        """Partitions are handled concurrently, each strictly in order: a handler waiting on I/O
+        (a publish acknowledgement, a store write) no longer holds up the other partitions."""
         assert self._source is not None
+        source = self._source
         done: dict[TopicPartition, int] = {}
+        by_partition: dict[TopicPartition, list[Record]] = {}
+        for record in records:
+            by_partition.setdefault((record.topic, record.partition), []).append(record)
 
         async def pause(seconds: float) -> bool:
             return await self._pause(seconds, stopped)
 
-        held: set[TopicPartition] = set()  # partitions to retry from the broker
-        try:
-            for record in records:
-                where = (record.topic, record.partition)
+        async def partition(where: TopicPartition, batch: list[Record]) -> None:
+            for record in batch:
                 if self._stopping.is_set():
-                    break  # the rest is redelivered: it was never started
-                if where in held:
-                    continue
+                    return  # the rest is redelivered: it was never started
                 try:
                     handled = await self._records.handle(record, pause)
                 except Exception:
                     log.exception("cannot finish %s@%d; will retry", where, record.offset)
                     handled = False
                     await self._pause(ERROR_PAUSE_SECONDS, stopped)
-                if handled:
-                    done[where] = record.offset + 1
-                else:
-                    held.add(where)
-                    await self._source.seek(record.topic, record.partition, record.offset)
+                if not handled:  # retry from the broker, from this record on
+                    await source.seek(record.topic, record.partition, record.offset)
+                    return
+                done[where] = record.offset + 1
+
+        try:
+            await asyncio.gather(
+                *(partition(where, batch) for where, batch in by_partition.items())
+            )
         finally:
             await self._commit(done)
 
