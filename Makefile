@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# The page test drives headless Chromium with playwright-core (Node) from here.
+BROWSER := tests/browser
 
-.PHONY: run test lint typecheck pytest unit integration e2e bench traces redrive asyncapi openapi clean
+.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,11 +30,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/pytest
 
-unit integration e2e: $(STAMP)
+unit integration: $(STAMP)
 	$(BIN)/pytest -m $@
+
+e2e: $(STAMP) browser
+	$(BIN)/pytest -m $@
+
+## browser: Debian's chromium and playwright-core (tests/browser/node_modules) for the page test
+browser: $(BROWSER)/node_modules/.package-lock.json
+	@test -x /usr/bin/chromium || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && apt-get install -y chromium || exit 1; \
+	else echo "the page test needs chromium: sudo apt-get update && sudo apt-get install -y chromium"; exit 1; fi
+
+$(BROWSER)/node_modules/.package-lock.json: $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	@command -v npm >/dev/null || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && apt-get install -y nodejs npm || exit 1; \
+	else echo "the page test needs Node.js: sudo apt-get install -y nodejs npm"; exit 1; fi
+	cd $(BROWSER) && npm ci --no-audit --no-fund
 
 ## bench: every benchmark, quick mode
 bench: $(STAMP)

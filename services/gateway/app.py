@@ -15,7 +15,6 @@ from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrument
 from services.gateway import keys, openapi
 from services.gateway.admin import init_admin_app
 from services.gateway.apikeys import ApiKeyStore
-from services.gateway.auth import Authenticator
 from services.gateway.clientip import parse_networks
 from services.gateway.limits import Limiter
 from services.gateway.metering import Metering
@@ -27,6 +26,8 @@ from services.gateway.views import gateway
 from services.gateway.waf.engine import Waf
 from services.gateway.waf.limits import Limits, server_handler_args
 from services.gateway.websocket import SOCKETS, close_all
+from services.gateway.zonebearer import ZoneAuthenticator
+from services.gateway.zones import Gatekeeper
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
@@ -117,9 +118,13 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
     app[keys.API_KEYS] = api_keys
     app[keys.PLANS] = plans
-    app[keys.AUTH] = Authenticator(
+    app[keys.AUTH] = ZoneAuthenticator(
         settings, verifier=verifier, api_keys=api_keys, registry=registry
     )
+    gatekeeper = Gatekeeper(
+        settings.waitingroom_jwks_url, session=app[HTTP_CLIENT], registry=registry
+    )
+    app[keys.ZONES] = gatekeeper
     app[keys.LIMITER] = Limiter(
         settings, plans=plans, registry=registry, workers=settings.workers, quotas=quotas
     )
@@ -129,6 +134,7 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await metering.stop()
+        await gatekeeper.close()
         if verifier is not None:
             await verifier.close()
 

@@ -100,7 +100,7 @@ class Authenticator:
         self._verifier = verifier
         self._api_keys = api_keys
         self._clock = wall_clock
-        self._tokens: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._tokens: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
         registry = registry if registry is not None else CollectorRegistry()
         self.failures = Counter(
             "gateway_auth_failures",
@@ -123,8 +123,11 @@ class Authenticator:
                 ) from None
             if key is None:
                 raise self._unauthorized("invalid_key", "ApiKey", route)
-        claims = None if bearer is None else await self._verify(bearer, route)
-        identity = identify(claims, key)
+        if bearer is None:
+            identity = identify(None, key)
+        else:
+            verified = await self._verify(bearer, route)  # the token's identity, keyless
+            identity = verified if key is None else identify(verified.claims, key)
         policy = route.auth
         if (
             (policy is AuthPolicy.JWT and identity.kind != "jwt")
@@ -136,7 +139,9 @@ class Authenticator:
         self._authorize(route, identity)
         return identity
 
-    async def _verify(self, token: str, route: Route) -> dict[str, Any]:
+    async def _verify(self, token: str, route: Route) -> Identity:
+        """The identity a valid token carries (no API key); cached with the verification, so a
+        repeated token also skips building it (and, via Identity.headers, its headers)."""
         if self._verifier is None:
             raise self._unauthorized("jwt_not_configured", "Bearer", route)
         tokens = self._tokens
@@ -150,15 +155,16 @@ class Authenticator:
             claims = await self._verifier.verify(token or None)
         except TokenError as exc:
             raise self._unauthorized(exc.reason, "Bearer", route) from None
-        self._remember(token, claims)
-        return claims
+        identity = identify(claims, None)
+        self._remember(token, identity)
+        return identity
 
-    def _remember(self, token: str, claims: dict[str, Any]) -> None:
-        expires = claims.get("exp")
+    def _remember(self, token: str, identity: Identity) -> None:
+        expires = identity.claims.get("exp")
         if not token or not isinstance(expires, int | float) or isinstance(expires, bool):
             return  # no expiry to bound the entry by: verify such tokens every time
         until = min(self._clock() + TOKEN_CACHE_SECONDS, float(expires))
-        self._tokens[token] = (until, claims)
+        self._tokens[token] = (until, identity)
         if len(self._tokens) > TOKEN_CACHE_SIZE:
             self._tokens.popitem(last=False)
 

@@ -130,11 +130,14 @@ class Level:
 
     def state(self, now: float, workers: int, *, exhausted: bool = False) -> PolicyState:
         """The RateLimit view: cluster-wide numbers, tokens left scaled by the worker count."""
-        burst, left = self.limit.burst, self.bucket.remaining(now) * workers
+        bucket, limit = self.bucket, self.limit
+        bucket.refill(now)  # once: remaining() and full_in() would each refill again
+        tokens = bucket.tokens if bucket.tokens > 0.0 else 0.0
+        burst, left = limit.burst, tokens * workers
         return PolicyState(
-            name=self.name,
-            quota=burst,
-            window=max(1, math.ceil(burst / self.limit.rate)),
-            remaining=0 if exhausted else min(burst, math.floor(left + _EPSILON)),
-            reset=ceil_seconds(self.bucket.full_in(now)),
+            self.name,
+            burst,
+            max(1, math.ceil(burst / limit.rate)),
+            0 if exhausted else min(burst, math.floor(left + _EPSILON)),
+            ceil_seconds(max(0.0, bucket.burst - bucket.tokens) / bucket.rate),
         )

@@ -30,6 +30,7 @@ _BASE_SECURITY = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Resource-Policy": "same-site",
 }
+_BASE_SECURITY_ITEMS = tuple(_BASE_SECURITY.items())
 _PREFLIGHT_VARY = ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
 _HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
 
@@ -165,16 +166,19 @@ def add_security_headers(
 ) -> None:
     if not security.enabled or response.prepared:
         return
-    values = dict(_BASE_SECURITY)
-    if is_https(request):
-        values["Strict-Transport-Security"] = HSTS
+    headers = response.headers
     if generated:
-        values["Content-Security-Policy"] = GENERATED_CSP
-    for name, value in values.items():
+        headers.update(_BASE_SECURITY)
+        headers["Content-Security-Policy"] = GENERATED_CSP
+    else:  # an upstream's own values win
+        for name, value in _BASE_SECURITY_ITEMS:
+            if name not in headers:
+                headers[name] = value
+    if is_https(request):
         if generated:
-            response.headers[name] = value
+            headers["Strict-Transport-Security"] = HSTS
         else:
-            response.headers.setdefault(name, value)
+            headers.setdefault("Strict-Transport-Security", HSTS)
 
 
 def add_vary(response: web.StreamResponse, name: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from services.gateway.clientip import ClientInfo
-from services.gateway.identity import is_identity_header
+from services.gateway.identity import IDENTITY_HEADERS, IDENTITY_PREFIX
 
 HOP_BY_HOP = frozenset(
     {
@@ -39,9 +40,27 @@ _REPLACED = frozenset(
 )
 
 
+# Never forwarded upstream from the client, whatever the request.
+_NOT_FORWARDED = HOP_BY_HOP | _REPLACED | IDENTITY_HEADERS | {"x-api-key"}
+
+
 def _connection_tokens(headers: Mapping[str, str] | CIMultiDictProxy[str]) -> set[str]:
     values = headers.getall("Connection", []) if isinstance(headers, CIMultiDictProxy) else []
     return {token.strip().lower() for value in values for token in value.split(",")}
+
+
+def _dropped(base: frozenset[str], headers: CIMultiDictProxy[str]) -> frozenset[str]:
+    values = headers.getall("Connection", ())
+    if not values:
+        return base  # most requests: the fixed set as it is
+    if len(values) == 1:
+        return _with_tokens(base, values[0])  # `keep-alive` on nearly every upstream answer
+    return base | _connection_tokens(headers)
+
+
+@functools.lru_cache(maxsize=256)
+def _with_tokens(base: frozenset[str], connection: str) -> frozenset[str]:
+    return base | {token.strip().lower() for token in connection.split(",")}
 
 
 def upstream_request_headers(
@@ -52,27 +71,32 @@ def upstream_request_headers(
     *,
     keep_length: bool,
 ) -> CIMultiDict[str]:
-    drop = HOP_BY_HOP | _REPLACED | _connection_tokens(request.headers)
-    out: CIMultiDict[str] = CIMultiDict()
-    for name, value in request.headers.items():
+    source = request.headers
+    drop = _dropped(_NOT_FORWARDED, source)
+    pairs: list[tuple[str, str]] = []
+    for name, value in source.items():
         lower = name.lower()
-        if lower in drop or is_identity_header(lower) or lower == "x-api-key":
+        if lower in drop or lower.startswith(IDENTITY_PREFIX):
             continue
         if lower == "authorization" and value[:7].lower() == "apikey ":
             continue  # API keys stop at the gateway; upstreams see X-Surge-Api-Key-Id
-        out.add(name, value)
+        pairs.append((name, value))
+    # The client's copies of all these were dropped above, so appending replaces them.
     if keep_length and request.content_length is not None:
-        out["Content-Length"] = str(request.content_length)
-    out["X-Forwarded-For"] = client.forwarded_for
-    out["X-Forwarded-Proto"] = client.proto
-    out["X-Forwarded-Host"] = request.host
-    out["X-Request-ID"] = request_id
-    out.update(identity)
-    return out
+        pairs.append(("Content-Length", str(request.content_length)))
+    pairs.append(("X-Forwarded-For", client.forwarded_for))
+    pairs.append(("X-Forwarded-Proto", client.proto))
+    pairs.append(("X-Forwarded-Host", request.host))
+    pairs.append(("X-Request-ID", request_id))
+    pairs.extend(identity.items())
+    return CIMultiDict(pairs)
+
+
+def response_headers(source: CIMultiDictProxy[str]) -> list[tuple[str, str]]:
+    """The upstream response's headers that cross back to the client."""
+    drop = _dropped(HOP_BY_HOP, source)
+    return [(name, value) for name, value in source.items() if name.lower() not in drop]
 
 
 def copy_response_headers(source: CIMultiDictProxy[str], target: web.StreamResponse) -> None:
-    drop = HOP_BY_HOP | _connection_tokens(source)
-    for name, value in source.items():
-        if name.lower() not in drop:
-            target.headers.add(name, value)
+    target.headers.extend(response_headers(source))

@@ -53,6 +53,10 @@ class Identity:
     key_id: str | None = None  # set whenever a valid API key came with the request
     plan_id: str | None = None  # the key's usage plan
     claims: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # headers() computed once: verified identities are cached and reused across requests
+    _headers: dict[str, str] = field(
+        default_factory=dict, init=False, repr=False, hash=False, compare=False
+    )
 
     @property
     def anonymous(self) -> bool:
@@ -60,6 +64,11 @@ class Identity:
 
     def headers(self) -> dict[str, str]:
         """The identity headers to add to the upstream request (after stripping the client's)."""
+        if not self._headers:
+            self._headers.update(self._build_headers())
+        return dict(self._headers)
+
+    def _build_headers(self) -> dict[str, str]:
         out: dict[str, str] = {KIND_HEADER: self.kind}
         if self.subject:
             out[USER_HEADER] = _clean(self.subject)

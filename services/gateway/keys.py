@@ -13,6 +13,7 @@ from services.gateway.plans import PlanStore
 from services.gateway.routing import Routing
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.engine import Waf
+from services.gateway.zones import Gatekeeper
 
 GATEWAY_SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 ROUTING = web.AppKey("routing", Routing)
@@ -23,3 +24,4 @@ LIMITER = web.AppKey("limiter", Limiter)
 API_KEYS = web.AppKey("api_keys", ApiKeyStore)
 PLANS = web.AppKey("plans", PlanStore)
 METERING = web.AppKey("metering", Metering)
+ZONES = web.AppKey("zones", Gatekeeper)

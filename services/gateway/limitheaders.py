@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
 
@@ -28,8 +28,7 @@ RATE_LIMITED = PROBLEM_TYPE_BASE + "rate-limited"
 QUOTA_EXCEEDED = PROBLEM_TYPE_BASE + "quota-exceeded"
 
 
-@dataclass(frozen=True)
-class PolicyState:
+class PolicyState(NamedTuple):  # a tuple: built for every level of every request
     name: str  # global | route | key | ip | quota-day | quota-week | quota-month
     quota: int  # q
     window: int  # w, seconds
@@ -44,9 +43,14 @@ def rate_limit_headers(
     most restrictive one (least remaining, then the latest reset)."""
     if not policies:
         return {}
-    shown = next((p for p in policies if p.name == current), None)
-    if shown is None:
-        shown = min(policies, key=lambda p: (p.remaining, -p.reset))
+    shown = None if current is None else next((p for p in policies if p.name == current), None)
+    if shown is None:  # min() by (remaining, -reset), first one on ties; without a key lambda
+        shown = policies[0]
+        for p in policies[1:]:
+            if p.remaining < shown.remaining or (
+                p.remaining == shown.remaining and p.reset > shown.reset
+            ):
+                shown = p
     return {
         "RateLimit-Policy": ", ".join(f'"{p.name}";q={p.quota};w={p.window}' for p in policies),
         "RateLimit": f'"{shown.name}";r={shown.remaining};t={shown.reset}',

@@ -25,6 +25,7 @@ seconds, r = tokens left scaled back to the cluster (tokens x workers), t = seco
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -50,6 +51,17 @@ __all__ = ["Admission", "Limiter", "LimiterSettings"]
 
 Sleep = Callable[[float], Awaitable[None]]
 ClientIp = Callable[[web.BaseRequest], str]
+
+
+# The 429 detail names the level; formatted once per route, not on every admitted request.
+@functools.lru_cache(maxsize=1024)
+def _route_limit(route_id: str) -> str:
+    return f"the limit of route {route_id!r}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _client_limit(route_id: str) -> str:
+    return f"the per-client limit of route {route_id!r}"
 
 
 class LimiterSettings(Protocol):
@@ -110,7 +122,7 @@ class Limiter:
         if (limit := route.rate_limit) is not None:
             bucket = self._bucket(self._routes.get(route.id), *self.split(limit.rate, limit.burst))
             self._routes[route.id] = bucket
-            levels.append(Level("route", bucket, limit, f"the limit of route {route.id!r}"))
+            levels.append(Level("route", bucket, limit, _route_limit(route.id)))
         quotas: dict[str, int] = {}
         if identity.key_id is not None:
             plan = await self.plans.resolve(identity.plan_id)
@@ -121,8 +133,7 @@ class Limiter:
         elif identity.anonymous and (limit := route.ip_rate_limit) is not None:
             key = f"{route.id}|{self._client_ip(request)}"
             bucket = self._ips.get(key, *self.split(limit.rate, limit.burst))
-            where = f"the per-client limit of route {route.id!r}"
-            levels.append(Level("ip", bucket, limit, where))
+            levels.append(Level("ip", bucket, limit, _client_limit(route.id)))
         return levels, quotas
 
     async def admit(
@@ -147,8 +158,11 @@ class Limiter:
             self.quotas.refund(reservation)
             raise
         now = self._clock()
-        buckets = tuple(level.state(now, self.workers) for level in levels)
-        return Admission(buckets + quota_policies(reservation.states, self.quotas.now()), waited)
+        workers = self.workers
+        policies = tuple([level.state(now, workers) for level in levels])
+        if reservation.states:  # (reading the wall clock for quotas only when there are some)
+            policies += quota_policies(reservation.states, self.quotas.now())
+        return Admission(policies, waited)
 
     async def _take(self, levels: list[Level]) -> float:
         now = self._clock()

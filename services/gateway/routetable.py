@@ -13,6 +13,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+# A zone id (as the waiting room accepts it) or the `{zone}` placeholder.
+PROTECTED_ZONE = r"^(\{zone\}|[a-z0-9][a-z0-9_-]{0,63})$"
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,7 +98,9 @@ class Route(Strict):
     retries: Retries = Retries()
     cors: Cors | None = None
     waf: RouteWaf = RouteWaf()
-    protected_zone: str | None = None  # waiting-room zone whose access token is required
+    # The waiting-room zone whose access token the route requires: a zone id, or `{zone}` for
+    # the first path segment after the prefix (`/tickets/` + `{zone}` guards /tickets/<zone>/...).
+    protected_zone: str | None = Field(default=None, pattern=PROTECTED_ZONE)
 
     def allows(self, method: str) -> bool:
         return self.methods is None or method.upper() in self.methods

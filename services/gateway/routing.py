@@ -34,10 +34,13 @@ class UpstreamState:
     breaker: Breaker
     budget: RetryBudget = field(default_factory=RetryBudget)
     slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    # Read on every proxied request; a config change makes a new UpstreamState, so computed once.
+    base_url: str = field(init=False)
+    host: str = field(init=False)
 
-    @property
-    def base_url(self) -> str:
-        return str(self.config.url).rstrip("/")
+    def __post_init__(self) -> None:
+        self.base_url = str(self.config.url).rstrip("/")
+        self.host = self.config.url.host or ""
 
 
 def parse(text: str) -> RouteTable:

@@ -26,6 +26,8 @@ class GatewaySettings(ServiceSettings):
     routes_yaml: str | None = None
     # Comma-separated CIDRs of proxies whose X-Forwarded-For/-Proto we believe.
     trusted_proxies: str = ""
+    # Where routes with `protected_zone` get the keys that verify access tokens offline.
+    waitingroom_jwks_url: str = "http://127.0.0.1:8083/waitingroom/.well-known/jwks.json"
 
     # --- keys, plans, limits, quotas, metering ---
     limits_max_tracked: int = Field(default=100_000, ge=1)

@@ -37,6 +37,8 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         if preflight is not None:
             return preflight
         identity = await app[keys.AUTH].authenticate(request, route)
+        if route.protected_zone is not None:  # waiting-room access token (zones.py)
+            await app[keys.ZONES].guard(request, route, identity)
         admission = await app[keys.LIMITER].admit(
             request, route, identity, global_limit=table.global_rate_limit
         )

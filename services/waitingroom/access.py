@@ -93,6 +93,9 @@ async def verify(request: web.Request) -> web.Response:
     zone_id, user = body.get("zone"), body.get("user")
     if not isinstance(zone_id, str) or (user is not None and not isinstance(user, str)):
         raise Problem(400, "give `token` and `zone` (and optionally `user`) as strings")
+    if body.get("token") is None and user is not None:  # no token: is this user exempt?
+        exempt = user in ctx.zone(zone_id).config.exempt
+        return web.json_response({"valid": False, "zone": zone_id, "sub": user, "exempt": exempt})
     claims = check(ctx, body.get("token"), zone_id, user)
     return web.json_response(
         {

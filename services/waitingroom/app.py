@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from services.waitingroom import access, admin, visitors
+from services.waitingroom import access, admin, page, visitors
 from services.waitingroom.controller import Controller, Ticker
 from services.waitingroom.follower import Follower
 from services.waitingroom.identity import parse_networks
@@ -62,7 +62,7 @@ async def init_app(
     )
     app[WAITINGROOM_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, ticker or _sleeper(settings.tick_seconds)))
-    for routes in (visitors.routes, access.routes, admin.routes):
+    for routes in (visitors.routes, access.routes, admin.routes, page.routes):
         app.router.add_routes(routes)
     return app
 

@@ -81,7 +81,12 @@ def add_readiness(app: web.Application, name: str, check: ReadinessCheck) -> Non
 
 async def _http_client(app: web.Application) -> AsyncIterator[None]:
     connector = aiohttp.TCPConnector(limit=0, limit_per_host=256, keepalive_timeout=30)
-    async with aiohttp.ClientSession(connector=connector, trust_env=False) as session:
+    # No cookie jar: service-to-service calls carry no session cookies, and the gateway's
+    # proxied answers must never leave one client's Set-Cookie in a jar shared by all clients
+    # (it also spares a jar lookup per request).
+    async with aiohttp.ClientSession(
+        connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar()
+    ) as session:
         app[HTTP_CLIENT] = session
         yield
 

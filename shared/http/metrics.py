@@ -14,6 +14,8 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_MAX_CHILDREN = 4096
+_Children = tuple[Counter, Counter | None, Histogram]
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -49,11 +51,28 @@ class Metrics:
             registry=self.registry,
         )
 
+        # `.labels()` takes a lock and builds keys on every call: keep the children per
+        # (route, method, status). Bounded, as a client can invent methods.
+        self._children: dict[tuple[str, str, int], _Children] = {}
+
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        if status >= 500:
-            self.errors.labels(route, method).inc()
-        self.duration.labels(route, method).observe(seconds)
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = self._children_for(route, method, status)
+        children[0].inc()
+        if children[1] is not None:
+            children[1].inc()
+        children[2].observe(seconds)
+
+    def _children_for(self, route: str, method: str, status: int) -> _Children:
+        children: _Children = (
+            self.requests.labels(route, method, str(status)),
+            self.errors.labels(route, method) if status >= 500 else None,
+            self.duration.labels(route, method),
+        )
+        if len(self._children) < _MAX_CHILDREN:
+            self._children[(route, method, status)] = children
+        return children
 
     def add_collector(self, produce: Callable[[], Iterable[Metric]]) -> None:
         self.registry.register(_Callback(produce))

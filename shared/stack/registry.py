@@ -49,4 +49,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port_env="WAITINGROOM_PORT",
         port=8083,
     ),
+    ServiceEntry(
+        name="shop",
+        module="services.shop",
+        port_env="SHOP_PORT",
+        port=8084,
+    ),
 )

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from services.gateway.settings import GatewaySettings
 from services.notifier.settings import NotifierSettings
+from services.shop.settings import ShopSettings
 from services.waitingroom.settings import WaitingroomSettings
 from shared.settings import PlatformSettings
 from shared.stack.registry import SERVICES
@@ -36,6 +37,7 @@ def test_every_setting_is_documented() -> None:
         | _variables(GatewaySettings)
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
+        | _variables(ShopSettings)
         | _variables(StackSettings)
     )
     missing = expected - _documented()
@@ -48,6 +50,7 @@ def test_no_documented_setting_is_stale() -> None:
         | _variables(GatewaySettings)
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
+        | _variables(ShopSettings)
         | _variables(StackSettings)
     )
     stale = {name for name in _documented() - known if not name.startswith("OTEL_")}

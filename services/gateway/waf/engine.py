@@ -39,6 +39,7 @@ from services.gateway.waf.scanner import Part, Scanner, request_parts
 BODY_PREFIX = web.RequestKey("waf_body_prefix", bytes)
 BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_SCREENED_ENTRIES = 4096
 
 
 class Waf:
@@ -59,6 +60,8 @@ class Waf:
         self.rules: tuple[Rule, ...] = tuple(r for r in RULES if r.id not in self.disabled)
         self.scanner = Scanner(self.rules)
         self.ip_access = IpAccess.from_settings(settings.waf_allow_cidrs, settings.waf_deny_cidrs)
+        self._screened: dict[str, tuple[Access, str]] = {}
+        self._screened_by = self.ip_access
         self.rate = RateBasedRule(
             limit=settings.waf_rate_limit,
             window_seconds=settings.waf_rate_window_seconds,
@@ -163,14 +166,28 @@ class Waf:
 
     # --- checks ------------------------------------------------------------------------------
 
+    def _screen(self, address: str) -> tuple[Access, str]:
+        """The IP lists' verdict on `address` and its rate key, remembered per address text:
+        parsing an address costs more than the rest of the check, and clients come back."""
+        if self._screened_by is not self.ip_access:  # the lists were replaced: start afresh
+            self._screened.clear()
+            self._screened_by = self.ip_access
+        screened = self._screened.get(address)
+        if screened is None:
+            parsed = parse_ip(address)
+            key = str(parsed) if parsed is not None else address
+            screened = (self.ip_access.check(parsed), key)
+            if len(self._screened) >= _SCREENED_ENTRIES:
+                del self._screened[next(iter(self._screened))]
+            self._screened[address] = screened
+        return screened
+
     def _check_address(self, request: web.Request, address: str) -> None:
-        parsed = parse_ip(address)
-        access = self.ip_access.check(parsed)
+        access, key = self._screen(address)
         if access is Access.DENIED:
             raise self._reject(request, address, builtin.IP_DENY, "client-ip", 403)
         if access is Access.NOT_ALLOWED:
             raise self._reject(request, address, builtin.IP_ALLOW, "client-ip", 403)
-        key = str(parsed) if parsed is not None else address
         if (block := self.rate.blocked(key)) is not None:
             # An address that keeps knocking during a flood: counted, logged at debug only.
             retry = {"Retry-After": str(max(1, round(self.rate.remaining(block))))}
@@ -230,9 +247,9 @@ class Waf:
         return outcome.body
 
     def _scan(self, request: web.Request, address: str, parts: Iterable[Part]) -> None:
+        verdict = self.scanner.verdict
         for part in parts:
-            for match in self.scanner.scan(part):
-                rule = match.rule
+            for rule in verdict(part):
                 if rule.id in self.report_only:
                     self.journal.record(request, address, rule.id, part.label, "count")
                     continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -26,8 +26,7 @@ _WINDOW_OVERLAP = 256  # a payload straddling two windows still appears whole in
 _CACHE_ENTRIES = 8192
 
 
-@dataclass(frozen=True, slots=True)
-class Part:
+class Part(NamedTuple):  # a tuple: several are built for every request
     target: Target
     label: str  # where the value came from, for the log: "query:q", "header:user-agent", ...
     value: str
@@ -106,21 +105,23 @@ class Scanner:
         self._verdicts: dict[tuple[Target, str], tuple[Rule, ...]] = {}
 
     def scan(self, part: Part) -> Iterator[Match]:
+        for rule in self.verdict(part):
+            yield Match(rule, part)
+
+    def verdict(self, part: Part) -> tuple[Rule, ...]:
+        """The rules `part` matches (usually none): `scan` without a generator per part."""
         value = part.value
         if not value or not self._by_target[part.target]:
-            return
+            return ()
         if len(value) > _CACHEABLE_CHARS:
-            matched = self._evaluate(part.target, value)
-        else:
-            key = (part.target, value)
-            cached = self._verdicts.get(key)
-            if cached is None:
-                cached = self._verdicts[key] = self._evaluate(part.target, value)
-                if len(self._verdicts) > _CACHE_ENTRIES:
-                    del self._verdicts[next(iter(self._verdicts))]
-            matched = cached
-        for rule in matched:
-            yield Match(rule, part)
+            return self._evaluate(part.target, value)
+        key = (part.target, value)
+        cached = self._verdicts.get(key)
+        if cached is None:
+            cached = self._verdicts[key] = self._evaluate(part.target, value)
+            if len(self._verdicts) > _CACHE_ENTRIES:
+                del self._verdicts[next(iter(self._verdicts))]
+        return cached
 
     def _evaluate(self, target: Target, value: str) -> tuple[Rule, ...]:
         normalized = value.lower() if value.isalnum() else normalize(value)

@@ -1,0 +1,1 @@
+"""A sample shop: the protected application the waiting room stands in front of."""

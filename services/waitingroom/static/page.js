@@ -1,0 +1,149 @@
+// The waiting room page: join, then listen on the notifier's WebSocket (through the gateway's
+// /ws) and update by push. REST is used to join, to renew the place, to fetch the access token
+// once admission is pushed, and to reload the status after a gap the socket could not recover;
+// the status is polled only while the socket is down.
+"use strict";
+(() => {
+  const body = document.body;
+  const query = new URLSearchParams(location.search);
+  const zone = body.dataset.zone || query.get("zone");
+  const back = body.dataset.return || "/";
+  const $ = (id) => document.getElementById(id);
+  const api = `/waitingroom/zones/${encodeURIComponent(zone)}`;
+  const TOKEN_KEY = "surge_user_token";
+  let token = query.get("token");
+  if (token) {
+    // A demo convenience: keep the user JWT out of the address bar (and history) from now on.
+    localStorage.setItem(TOKEN_KEY, token);
+    query.delete("token");
+    history.replaceState(null, "", `${location.pathname}?${query}`);
+  } else {
+    token = localStorage.getItem(TOKEN_KEY);
+  }
+
+  const stream = { offset: null, epoch: null }; // of user:<sub>, for recovery
+  let socket = null, attempts = 0, done = false, pollTimer = null, renewTimer = null;
+  let firstAhead = null, secondsPerPlace = null;
+
+  const say = (text) => { $("status").textContent = text; };
+  const connection = (text) => { $("connection").textContent = text; };
+
+  async function call(method, path) {
+    const response = await fetch(api + path, {
+      method, headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw Object.assign(new Error(answer.detail || response.statusText), answer);
+    return answer;
+  }
+
+  function show(status) {
+    const { state } = status;
+    if (state === "admitted") return admitted(status);
+    if (state === "waiting" || state === "prequeue") {
+      position(status.position, status.ahead, status.eta_seconds);
+      say(state === "prequeue" ? "The sale has not opened yet: you are in the pre-queue." :
+        "You are in line.");
+      scheduleRenew(status.renew_before);
+      return;
+    }
+    done = true;
+    say({ completed: "You are done: thank you.", expired: "Your place or your turn has expired.",
+      sold_out: "Sold out.", closed: "The waiting room is closed." }[state] || state);
+  }
+
+  function position(pos, ahead, eta) {
+    if (typeof ahead !== "number") return;
+    if (firstAhead === null || ahead > firstAhead) firstAhead = ahead;
+    if (typeof eta === "number" && ahead > 0) secondsPerPlace = eta / ahead;
+    const estimate = typeof eta === "number" ? eta :
+      secondsPerPlace === null ? null : secondsPerPlace * ahead;
+    $("position").textContent = String(pos);
+    $("ahead").textContent = String(ahead);
+    $("eta").textContent = estimate === null ? "-" : estimate < 60 ? "under a minute" :
+      `about ${Math.round(estimate / 60)} min`;
+    $("progress").value = firstAhead ? Math.round(100 * (1 - ahead / (firstAhead + 1))) : 0;
+  }
+
+  function admitted(status) {
+    done = true;
+    clearTimeout(renewTimer);
+    $("waiting").hidden = true;
+    $("turn").hidden = false;
+    $("expires").textContent = new Date(status.expires_at * 1000).toLocaleTimeString();
+    $("continue").onclick = () => {
+      const maxAge = Math.max(1, Math.floor(status.expires_at - Date.now() / 1000));
+      document.cookie = `surge_access_${zone}=${status.access_token}; path=/; ` +
+        `max-age=${maxAge}; samesite=lax${location.protocol === "https:" ? "; secure" : ""}`;
+      location.assign(back);
+    };
+  }
+
+  function scheduleRenew(renewBefore) {
+    clearTimeout(renewTimer);
+    if (typeof renewBefore !== "number") return;
+    // Half-way to the deadline; between 5 s and 10 min (setTimeout overflows past 2^31 ms).
+    const wait = Math.min(600, Math.max(5, (renewBefore - Date.now() / 1000) / 2)) * 1000;
+    renewTimer = setTimeout(() => call("POST", "/renew").then(show).catch(() => {}), wait);
+  }
+
+  const reload = () => call("GET", "/status").then(show).catch((e) => say(e.message));
+
+  function onPush(message) {
+    if (message.channel && message.channel.startsWith("user:")) {
+      stream.offset = message.offset; stream.epoch = message.epoch;
+    }
+    const data = message.data || {};
+    switch (message.event) {
+      case "waitingroom.position": return position(data.position, data.ahead, null);
+      case "waitingroom.admitted": return reload(); // the token itself never travels by push
+      case "waitingroom.expired": case "waitingroom.sold_out": case "waitingroom.closed":
+        return reload();
+      case "waitingroom.paused": return say("Admission is paused for a moment.");
+      case "waitingroom.resumed": return say("You are in line.");
+      default: return undefined;
+    }
+  }
+
+  function connect() {
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    const recovering = stream.offset !== null;
+    // First time: the token in the subprotocol. After a drop: an `auth` message with `recover`.
+    socket = new WebSocket(url, recovering ? ["surge.v1"] : ["surge.v1", `bearer.${token}`]);
+    socket.onopen = () => {
+      if (recovering) {
+        socket.send(JSON.stringify({ type: "auth", token,
+          recover: { offset: stream.offset, epoch: stream.epoch } }));
+      }
+    };
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data);
+      if (message.type === "welcome") {
+        attempts = 0; connection("connected"); clearInterval(pollTimer); pollTimer = null;
+      } else if (message.type === "subscribed" && message.channel.startsWith("user:")) {
+        if (stream.offset === null) { stream.offset = message.offset; stream.epoch = message.epoch; }
+      } else if (message.type === "publication") {
+        onPush(message);
+      } else if (message.type === "recover_failed") {
+        stream.offset = message.offset; stream.epoch = message.epoch;
+        reload(); // the gap is unknown: reload the state over REST once, then carry on
+      }
+    };
+    socket.onclose = (event) => {
+      socket = null;
+      if (done) return connection("done");
+      if (event.code === 4001 || event.code === 4002) return connection("sign-in token refused");
+      connection("reconnecting");
+      if (pollTimer === null) pollTimer = setInterval(reload, 15000); // only while disconnected
+      const delay = Math.min(30000, 500 * 2 ** attempts++) * (0.5 + Math.random() / 2);
+      setTimeout(connect, delay);
+    };
+  }
+
+  setInterval(() => { if (socket && socket.readyState === 1) socket.send('{"type":"ping"}'); }, 25000);
+
+  if (!zone) { say("No zone given."); return; }
+  if (!token) { say("Sign in first: open this page with ?token=<your sign-in token>."); return; }
+  call("POST", "/join").then((status) => { show(status); if (!done) connect(); })
+    .catch((e) => { done = true; say(e.message); });
+})();

@@ -1,0 +1,59 @@
+// Drives the waiting room page in headless Chromium for tests/e2e/test_waitingroom_page.py.
+// Usage: node waitingroom_page.js '<json config>'  (config: url, userDataDir, timeoutMs)
+// Prints JSON lines: {"phase": "waiting", ...} once the page shows a position, then waits for
+// a line "admit" on stdin (the test admits the visitor), then {"phase": "done", ...} with every
+// HTTP request and WebSocket frame the page made, timed in ms since the page was opened.
+"use strict";
+const path = require("path");
+const readline = require("readline");
+const { chromium } = require(path.join(__dirname, "node_modules", "playwright-core"));
+
+const config = JSON.parse(process.argv[2]);
+const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const lines = readline.createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
+
+(async () => {
+  const context = await chromium.launchPersistentContext(config.userDataDir, {
+    executablePath: "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+  const started = Date.now();
+  const at = () => Date.now() - started;
+  const requests = [], frames = [], sockets = [], errors = [];
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(config.timeoutMs);
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("request", (r) => requests.push({ t: at(), method: r.method(), url: r.url() }));
+    page.on("websocket", (ws) => {
+      sockets.push({ t: at(), url: ws.url() });
+      ws.on("framereceived", (f) => {
+        let type = null, event = null;
+        try { ({ type, event } = JSON.parse(f.payload)); } catch (e) { /* not JSON */ }
+        frames.push({ t: at(), type: type ?? null, event: event ?? null });
+      });
+      ws.on("close", () => frames.push({ t: at(), type: "closed", event: null }));
+    });
+    await page.goto(config.url);
+    await page.waitForFunction(() => /^\d+$/.test(document.getElementById("position").textContent));
+    await page.waitForFunction(() => document.getElementById("connection").textContent === "connected");
+    emit({ phase: "waiting", t: at(), position: await page.textContent("#position"),
+      ahead: await page.textContent("#ahead"), eta: await page.textContent("#eta") });
+    await nextLine();
+    await page.locator("#turn").waitFor({ state: "visible" });
+    const turn = (await page.textContent("#turn h2")).trim();
+    const turnAt = at();
+    await page.click("#continue");
+    await page.waitForURL((u) => u.pathname.startsWith("/tickets/"));
+    const shop = (await page.textContent("h1")).trim();
+    emit({ phase: "done", turn, turnAt, shop, requests, frames, sockets, errors });
+  } catch (e) {
+    emit({ phase: "error", error: String(e), requests, frames, sockets, errors });
+  } finally {
+    await context.close();
+    lines.close();
+  }
+})();

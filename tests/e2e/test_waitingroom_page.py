@@ -1,0 +1,160 @@
+"""The waiting room page in headless Chromium, through the real gateway, notifier, waiting room
+and sample shop (in this process, on a real broker): the page joins and shows its position,
+admission reaches it by push, and it polled nothing while its socket was up.
+
+Chromium is driven by playwright-core from Node (tests/browser/waitingroom_page.js); `make test`
+installs both (Debian `chromium`, `npm ci` in tests/browser).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
+
+from services.gateway.app import init_app as init_gateway
+from services.gateway.settings import GatewaySettings
+from services.notifier.app import init_app as init_notifier
+from services.notifier.keys import WS_SERVER
+from services.shop.app import init_app as init_shop
+from services.shop.settings import ShopSettings
+from shared.http.app import kafka_bus
+from shared.settings import PlatformSettings
+from tests import notifier_support
+from tests.waitingroom_support import ADMIN, JWT_SECRET, ManualClock, Replica, running_waitingroom
+from tests.waitingroom_support import user as user_headers
+
+pytestmark = pytest.mark.e2e
+BROWSER = Path(__file__).resolve().parents[1] / "browser"
+SCRIPT = BROWSER / "waitingroom_page.js"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def routes(room: str, notifier_ws: str, shop: str) -> str:
+    return f"""
+upstreams:
+  waitingroom: {{url: "{room}"}}
+  notifier-ws: {{url: "{notifier_ws}"}}
+  shop: {{url: "{shop}"}}
+routes:
+  - {{id: ws, prefix: /ws, upstream: notifier-ws, websocket: true}}
+  - {{id: waitingroom, prefix: /waitingroom/zones/, upstream: waitingroom, auth: jwt}}
+  - {{id: page, prefix: /waitingroom/page/, upstream: waitingroom, methods: [GET]}}
+  - {{id: tickets, prefix: /tickets/, upstream: shop, protected_zone: "{{zone}}"}}
+"""
+
+
+async def until(predicate: Any, within: float = 30.0) -> None:
+    async with asyncio.timeout(within):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def serve(stack: AsyncExitStack, app: web.Application) -> TestClient[Any, Any]:
+    return await stack.enter_async_context(TestClient(TestServer(app)))
+
+
+def url_of(client: TestClient[Any, Any]) -> str:
+    return str(client.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def edge(kafka_env: str) -> AsyncIterator[tuple[str, Replica]]:
+    """(gateway URL, waiting room replica) with notifier and shop behind the gateway."""
+    platform = PlatformSettings().model_copy(update={"auth_jwt_secret": SecretStr(JWT_SECRET)})
+    async with AsyncExitStack() as stack:
+        room = await stack.enter_async_context(
+            running_waitingroom("kafka", platform, ManualClock(time.time()))
+        )
+        notifier_settings = notifier_support.settings(platform).model_copy(
+            update={"platform": platform}
+        )
+        notifier = await init_notifier(notifier_settings, bus=kafka_bus)
+        notifier_http = await serve(stack, notifier)
+        shop = await serve(stack, await init_shop(ShopSettings(waitingroom_url=url_of(room.http))))
+        settings = GatewaySettings(
+            routes_yaml=routes(
+                url_of(room.http), f"http://127.0.0.1:{notifier[WS_SERVER].port}", url_of(shop)
+            ),
+            waitingroom_jwks_url=url_of(room.http) + "/waitingroom/.well-known/jwks.json",
+            platform=platform,
+        )
+        gateway = await serve(stack, await init_gateway(settings, bus=kafka_bus))
+        ready = await notifier_http.get("/readyz")
+        assert ready.status == 200, await ready.text()
+        yield url_of(gateway), room
+
+
+async def test_the_page_joins_and_is_admitted_by_push_without_polling(
+    edge: tuple[str, Replica], unique: str, tmp_path: Path
+) -> None:
+    if not (CHROMIUM.exists() and (BROWSER / "node_modules" / "playwright-core").exists()):
+        pytest.fail("needs /usr/bin/chromium and tests/browser/node_modules: run `make test`")
+    base, room = edge
+    zone = f"page{unique}"
+    await room.create(zone, admit_per_minute=60, max_active=5)
+    await room.tick()  # opens the zone
+    await room.call("POST", f"/waitingroom/admin/zones/{zone}/pause", headers=ADMIN)
+    await until(lambda: room.zone(zone).partition in room.owned)
+    token = user_headers("ann")["Authorization"].split()[1]
+    config = {
+        "url": f"{base}/waitingroom/page/?zone={zone}&token={token}&return=/tickets/{zone}/",
+        "userDataDir": str(tmp_path / "chromium"),
+        "timeoutMs": 25_000,
+    }
+    node = shutil.which("node") or "node"
+    proc = await asyncio.create_subprocess_exec(
+        node,
+        str(SCRIPT),
+        json.dumps(config),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            waiting = json.loads(await proc.stdout.readline() or b"{}")
+            assert waiting.get("phase") == "waiting", waiting
+            assert (waiting["position"], waiting["ahead"]) == ("1", "0")
+            await room.call("POST", f"/waitingroom/admin/zones/{zone}/resume", headers=ADMIN)
+            await room.call(
+                "POST",
+                f"/waitingroom/admin/zones/{zone}/admit",
+                headers=ADMIN,
+                expect=202,
+                json={"n": 1},
+            )
+            await room.tick()
+            proc.stdin.write(b"admit\n")
+            await proc.stdin.drain()
+            done = json.loads(await proc.stdout.readline() or b"{}")
+            await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert done.get("phase") == "done", done
+    assert done["errors"] == []
+    assert (done["turn"], done["shop"]) == ("It's your turn", f"Tickets for {zone}")
+    welcome = next(f["t"] for f in done["frames"] if f.get("type") == "welcome")
+    pushed = next(f["t"] for f in done["frames"] if f.get("event") == "waitingroom.admitted")
+    status_gets = [
+        r["t"] for r in done["requests"] if r["method"] == "GET" and r["url"].endswith("/status")
+    ]
+    assert [t for t in status_gets if welcome <= t < pushed] == [], "polled while the socket was up"
+    assert len([t for t in status_gets if t >= welcome]) <= 1, "only the token fetch after the push"
+    joins = [r for r in done["requests"] if r["method"] == "POST" and r["url"].endswith("/join")]
+    assert len(joins) == 1
+    assert len(done["sockets"]) == 1, "one socket, never reconnected"
+    assert room.zone(zone).places["ann"].state == "admitted"
