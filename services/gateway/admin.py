@@ -23,12 +23,12 @@ from services.gateway import admin_keys, keys, openapi
 from services.gateway.routing import RouteTableError
 from services.gateway.waf import admin as waf_admin
 from shared.http import health
+from shared.http.adminauth import check_admin_token
 from shared.http.keys import METRICS, READINESS, SERVICE_NAME, SETTINGS
 from shared.http.metrics import Metrics
 from shared.http.middleware import observe, stamp_request_id
 from shared.http.problems import Problem
 from shared.http.run import WORKER_ENV
-from shared.security import constant_time_equals
 
 log = logging.getLogger("gateway.admin")
 routes = web.RouteTableDef()
@@ -40,16 +40,7 @@ _OPEN = frozenset({"/healthz", "/readyz"})
 async def require_admin_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in _OPEN:
         return await handler(request)
-    expected = request.app[SETTINGS].platform.admin_token
-    if expected is None:
-        raise Problem(503, "the admin API is disabled: ADMIN_TOKEN is not set")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not constant_time_equals(token.strip(), expected):
-        raise Problem(
-            401,
-            "admin calls need `Authorization: Bearer <ADMIN_TOKEN>`",
-            headers={"WWW-Authenticate": 'Bearer realm="surge-admin"'},
-        )
+    check_admin_token(request)
     return await handler(request)
 
 

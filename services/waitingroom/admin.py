@@ -14,9 +14,8 @@ from services.waitingroom.keys import CONTEXT, Context
 from services.waitingroom.summary import summary
 from services.waitingroom.zone import ZoneConfig
 from shared.events.contracts import waitingroom as ops
-from shared.http.keys import SETTINGS
+from shared.http.adminauth import check_admin_token
 from shared.http.problems import Problem
-from shared.security import constant_time_equals
 
 PREFIX = "/waitingroom/admin/"
 routes = web.RouteTableDef()
@@ -25,16 +24,7 @@ routes = web.RouteTableDef()
 @web.middleware
 async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith(PREFIX):
-        expected = request.app[SETTINGS].platform.admin_token
-        if expected is None:
-            raise Problem(503, "the admin API is disabled: ADMIN_TOKEN is not set")
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not constant_time_equals(token.strip(), expected):
-            raise Problem(
-                401,
-                "admin calls need `Authorization: Bearer <ADMIN_TOKEN>`",
-                headers={"WWW-Authenticate": 'Bearer realm="surge-admin"'},
-            )
+        check_admin_token(request)
     return await handler(request)
 
 
