@@ -15,7 +15,6 @@ from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrument
 from services.gateway import keys, openapi
 from services.gateway.admin import init_admin_app
 from services.gateway.apikeys import ApiKeyStore
-from services.gateway.clientip import parse_networks
 from services.gateway.limits import Limiter
 from services.gateway.metering import Metering
 from services.gateway.plans import PlanStore
@@ -32,6 +31,7 @@ from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.security import JwtVerifier
+from shared.security.networks import parse_networks
 
 log = logging.getLogger("gateway")
 

@@ -8,13 +8,12 @@ WAF blocks or the IP bucket counts.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.security.networks import Network, is_trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,26 +26,10 @@ class ClientInfo:
 CLIENT = web.RequestKey("client", ClientInfo)
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip()
-    )
-
-
-def _trusted(address: str, networks: Sequence[Network]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in net for net in networks)
-
-
 def resolve(request: web.BaseRequest, trusted: Sequence[Network]) -> ClientInfo:
     peer = request.remote or "unknown"
     proto = "https" if request.secure else "http"
-    if not trusted or not _trusted(peer, trusted):
+    if not trusted or not is_trusted(peer, trusted):
         return ClientInfo(address=peer, proto=proto, forwarded_for=peer)
     chain = [
         hop.strip()
@@ -58,7 +41,7 @@ def resolve(request: web.BaseRequest, trusted: Sequence[Network]) -> ClientInfo:
     # Walk from the nearest hop outwards; the first address we do not trust is the client.
     for hop in reversed(chain):
         address = hop
-        if not _trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             break
     forwarded_proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
     if forwarded_proto in ("http", "https"):

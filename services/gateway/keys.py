@@ -6,7 +6,6 @@ from aiohttp import web
 
 from services.gateway.apikeys import ApiKeyStore
 from services.gateway.auth import Authenticator
-from services.gateway.clientip import Network
 from services.gateway.limits import Limiter
 from services.gateway.metering import Metering
 from services.gateway.plans import PlanStore
@@ -14,6 +13,7 @@ from services.gateway.routing import Routing
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.engine import Waf
 from services.gateway.zones import Gatekeeper
+from shared.security.networks import Network
 
 GATEWAY_SETTINGS = web.AppKey("gateway_settings", GatewaySettings)
 ROUTING = web.AppKey("routing", Routing)

@@ -17,7 +17,6 @@ import aiohttp
 from aiohttp import web
 
 from services.notifier import api, jobs_api, keys
-from services.notifier.auth import parse_networks
 from services.notifier.channels import Access
 from services.notifier.fanout import Fanout
 from services.notifier.history import History
@@ -25,13 +24,14 @@ from services.notifier.hub import Hub
 from services.notifier.ingest import Ingest
 from services.notifier.metrics import NotifierMetrics, gauges
 from services.notifier.presence import Presence
-from services.notifier.reader import KafkaLogReader, LogReader, MemoryLogReader
+from services.notifier.reader import LogReader
 from services.notifier.server import WsServer
 from services.notifier.session import Context
 from services.notifier.settings import NotifierSettings
 from services.notifier.webpush_hook import attach_webpush
 from services.notifier.worker import DigestWorker
 from shared.bus.base import Bus
+from shared.bus.logreader import KafkaLogReader, MemoryLogReader
 from shared.bus.memory import MemoryBus
 from shared.consumer import EventConsumer, IdempotencyGuard
 from shared.events.contracts.jobs import JOB_REQUESTED
@@ -41,6 +41,7 @@ from shared.http.consumers import attach_consumer
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.jobs import Jobs
 from shared.security import JwtVerifier
+from shared.security.networks import parse_networks
 from shared.store import Store, open_store
 
 TOPICS = (

@@ -18,8 +18,7 @@ from websockets.typing import Subprotocol
 
 from services.notifier.protocol import BEARER_PREFIX, SUBPROTOCOL, Code
 from shared.security import JwtVerifier, TokenError
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.security.networks import Network, is_trusted
 
 
 @dataclass(frozen=True)
@@ -68,18 +67,12 @@ async def authenticate(verifier: JwtVerifier, token: str) -> Principal:
     return Principal(subject, claims, float(exp) if isinstance(exp, int | float) else None)
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
-    )
-
-
 def client_ip(conn: ServerConnection, trusted: tuple[Network, ...]) -> str:
     """The peer address, or the last untrusted hop of X-Forwarded-For when the peer is a
     trusted proxy (the gateway), walking the list right to left as each proxy appended it."""
     peer = conn.remote_address[0] if conn.remote_address else "unknown"
     request = conn.request
-    if request is None or not _trusted(peer, trusted):
+    if request is None or not is_trusted(peer, trusted):
         return str(peer)
     hops = [
         hop.strip()
@@ -87,7 +80,7 @@ def client_ip(conn: ServerConnection, trusted: tuple[Network, ...]) -> str:
         for hop in header.split(",")
     ]
     for hop in reversed(hops):
-        if not _trusted(hop, trusted):
+        if not is_trusted(hop, trusted):
             return hop if _is_ip(hop) else str(peer)
     return str(peer)
 
@@ -98,11 +91,3 @@ def _is_ip(address: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _trusted(address: str, trusted: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in trusted)

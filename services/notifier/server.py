@@ -20,7 +20,6 @@ from websockets.exceptions import ConnectionClosed
 from services.notifier import protocol, session
 from services.notifier.auth import (
     AuthError,
-    Network,
     Principal,
     authenticate,
     client_ip,
@@ -31,6 +30,7 @@ from services.notifier.channels import user_channel
 from services.notifier.hub import Session
 from services.notifier.protocol import Code
 from services.notifier.session import Context, ProtocolError
+from shared.security.networks import Network
 
 log = logging.getLogger("notifier.ws")
 

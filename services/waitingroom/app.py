@@ -18,24 +18,25 @@ from aiohttp import web
 from services.waitingroom import access, admin, page, visitors
 from services.waitingroom.controller import Controller, Ticker
 from services.waitingroom.follower import Follower
-from services.waitingroom.identity import parse_networks
 from services.waitingroom.keys import CONTEXT, WAITINGROOM_SETTINGS, Context
 from services.waitingroom.metrics import WaitingroomMetrics, gauges
 from services.waitingroom.ownership import Ownership
 from services.waitingroom.push import Push
-from services.waitingroom.reader import KafkaLogReader, LogReader, MemoryLogReader, create_log_topic
+from services.waitingroom.reader import LogReader
 from services.waitingroom.room import Room
 from services.waitingroom.settings import WaitingroomSettings
 from services.waitingroom.summary import metrics as zone_metrics
 from services.waitingroom.tokens import Tokens, load_signing_key
 from services.waitingroom.zonelog import Clock, ZoneLog
 from shared.bus.base import Bus
+from shared.bus.logreader import KafkaLogReader, MemoryLogReader, create_log_topic
 from shared.bus.memory import MemoryBus
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
 from shared.events.contracts.waitingroom import ZONE_LOGGED, ZONE_METRICS
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.security import JwtVerifier
+from shared.security.networks import parse_networks
 
 CONTROLLER = web.AppKey("waitingroom_controller", Controller)
 OWNERSHIP = web.AppKey("waitingroom_ownership", Ownership)
@@ -78,10 +79,13 @@ async def _reader(bus: Bus, settings: WaitingroomSettings) -> LogReader:
     platform = settings.platform
     if isinstance(bus, MemoryBus):
         await bus.ensure_topics([ZONE_LOGGED.topic])
-        return MemoryLogReader(bus, ZONE_LOGGED.topic)
+        return MemoryLogReader(bus, [ZONE_LOGGED.topic])
     client_id = f"{platform.kafka_client_id_prefix}-waitingroom-{settings.replica_id}"
     await create_log_topic(platform, ZONE_LOGGED.topic, client_id)
-    return KafkaLogReader(platform, ZONE_LOGGED.topic, client_id)
+    # A short fetch wait and large batches: admission waits on this replay.
+    return KafkaLogReader(
+        platform, [ZONE_LOGGED.topic], client_id, fetch_max_wait_ms=50, max_records=5000
+    )
 
 
 def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -24,9 +24,9 @@ class Follower:
         self._ready: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.reader.start()
+        bounds = await self.reader.start()
         self._task = asyncio.create_task(self._run(), name="waitingroom-follower")
-        ends = await self.reader.end_offsets()
+        ends = {partition: end for (_, partition), (_, end) in bounds.items()}
         self._ready = asyncio.create_task(self._mark_caught_up(ends))
 
     async def stop(self) -> None:
@@ -42,7 +42,7 @@ class Follower:
 
     async def catch_up(self, partitions: Collection[int], within: float = 30.0) -> bool:
         """Wait until every record written to `partitions` before now has been applied."""
-        ends = await self.reader.end_offsets()
+        ends = {partition: end for (_, partition), end in (await self.reader.end_offsets()).items()}
         for partition in partitions:
             if not await self.room.wait_position(partition, ends.get(partition, 0), within):
                 return False

@@ -7,15 +7,14 @@ WAITINGROOM_TRUSTED_PROXIES. Called directly, the visitor shows `Authorization: 
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from aiohttp import web
 
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, TokenError, bearer_token
+from shared.security.networks import Network, is_trusted
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 USER_HEADER = "X-Surge-User-Id"
 KIND_HEADER = "X-Surge-Identity-Kind"
 ROLES_HEADER = "X-Surge-Roles"
@@ -28,20 +27,6 @@ class Visitor:
     roles: frozenset[str] = frozenset()
 
 
-def parse_networks(text: str) -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(i.strip(), strict=False) for i in text.split(",") if i.strip()
-    )
-
-
-def _trusted(peer: str | None, trusted: tuple[Network, ...]) -> bool:
-    try:
-        address = ipaddress.ip_address(peer or "")
-    except ValueError:
-        return False
-    return any(address in network for network in trusted)
-
-
 async def visitor(
     request: web.Request,
     trusted: tuple[Network, ...],
@@ -49,7 +34,7 @@ async def visitor(
     tier_claim: str = "tier",
 ) -> Visitor:
     user = request.headers.get(USER_HEADER)
-    if user and request.headers.get(KIND_HEADER) == "jwt" and _trusted(request.remote, trusted):
+    if user and request.headers.get(KIND_HEADER) == "jwt" and is_trusted(request.remote, trusted):
         forwarded = frozenset(request.headers.get(ROLES_HEADER, "").split())
         return Visitor(_checked(user), None, forwarded)
     if verifier is None:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.waitingroom.identity import Network
 from services.waitingroom.room import Room
 from services.waitingroom.settings import WaitingroomSettings
 from services.waitingroom.state import ZoneState
@@ -14,6 +13,7 @@ from services.waitingroom.tokens import Tokens
 from services.waitingroom.zonelog import Clock, ZoneLog
 from shared.http.problems import Problem
 from shared.security import JwtVerifier
+from shared.security.networks import Network
 
 
 @dataclass

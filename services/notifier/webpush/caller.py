@@ -7,32 +7,15 @@ must carry `Authorization: Bearer <user JWT>`, verified here.
 
 from __future__ import annotations
 
-import ipaddress
-
 from aiohttp import web
 
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, TokenError, bearer_token
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+from shared.security.networks import Network, is_trusted
 
 USER_HEADER = "X-Surge-User-Id"
 KIND_HEADER = "X-Surge-Identity-Kind"
 MAX_USER_ID = 128
-
-
-def parse_networks(text: str) -> tuple[Network, ...]:
-    return tuple(
-        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
-    )
-
-
-def _trusted(address: str | None, networks: tuple[Network, ...]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
 
 
 def _unauthorized(detail: str) -> Problem:
@@ -43,7 +26,7 @@ async def caller(
     request: web.Request, trusted: tuple[Network, ...], verifier: JwtVerifier | None
 ) -> str:
     """The user id of the caller; 401 problem+json when there is none."""
-    if _trusted(request.remote, trusted):
+    if is_trusted(request.remote, trusted):
         user = request.headers.get(USER_HEADER, "").strip()
         if request.headers.get(KIND_HEADER) == "jwt" and 0 < len(user) <= MAX_USER_ID:
             return user

@@ -26,7 +26,6 @@ from prometheus_client import CollectorRegistry
 
 from services.notifier.webpush import message
 from services.notifier.webpush import metrics as m
-from services.notifier.webpush.caller import parse_networks
 from services.notifier.webpush.config import WebPushSettings, split_list
 from services.notifier.webpush.routes import routes
 from services.notifier.webpush.sender import Policy, Sender, Sleep
@@ -39,6 +38,7 @@ from services.notifier.webpush.subscriptions import (
 from services.notifier.webpush.vapid import Vapid, load_private_key, stored_key
 from shared.events.contracts.notifier import WebPushRequest
 from shared.security import JwtVerifier
+from shared.security.networks import parse_networks
 from shared.store import Store
 
 log = logging.getLogger("services.notifier.webpush")

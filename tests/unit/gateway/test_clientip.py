@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from services.gateway.clientip import parse_networks, resolve
+from services.gateway.clientip import resolve
+from shared.security.networks import parse_networks
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,30 @@
+"""Trusted proxy networks: which peers may speak for a client (X-Forwarded-For, the gateway's
+X-Surge-* identity headers). Every service parses the same comma-separated setting
+(`*_TRUSTED_PROXIES`) and checks a peer the same way, so the rule lives here once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """`"10.0.0.0/8, ::1"` -> networks (host bits ignored); ValueError on a malformed item."""
+    return tuple(
+        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
+    )
+
+
+def is_trusted(address: str | None, networks: Sequence[Network]) -> bool:
+    """Whether `address` (a peer or a forwarded hop) lies in `networks`; False if it is no IP."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; match it against IPv4 ranges.
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
