@@ -133,7 +133,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
 
 
 def _ingest_consumer(app: web.Application) -> EventConsumer:
-    guard = IdempotencyGuard(app[STORE].db["processed_events"], GUARD_TTL_SECONDS)
+    guard = IdempotencyGuard.for_store(app[STORE], "processed_events", GUARD_TTL_SECONDS)
     return EventConsumer(
         app[BUS],
         topics=[NOTIFICATION_REQUESTED.topic],

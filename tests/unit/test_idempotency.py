@@ -48,3 +48,21 @@ async def test_ensure_indexes_creates_the_ttl_index_on_seen_at(collection: Any) 
 def test_a_ttl_must_be_positive(collection: Any) -> None:
     with pytest.raises(ValueError, match="ttl_seconds"):
         IdempotencyGuard(collection, ttl_seconds=0)
+
+
+async def test_with_the_standin_store_ids_live_in_memory_with_the_same_rules() -> None:
+    from shared.settings import PlatformSettings
+    from shared.store import open_store
+
+    store = await open_store(PlatformSettings(), service="test")
+    try:
+        guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=60)
+        assert guard.collection is None
+        await guard.ensure_indexes()
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        assert not await guard.seen("g:1", now=start)
+        await guard.mark("g:1", now=start)
+        assert await guard.seen("g:1", now=start + timedelta(seconds=59))
+        assert not await guard.seen("g:1", now=start + timedelta(seconds=61))
+    finally:
+        await store.close()
