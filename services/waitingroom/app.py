@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -118,6 +119,9 @@ def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIter
             clock,
             notes=push.notes,
             expiring_soon=settings.expiring_soon_seconds,
+            position_budget=max(
+                1, math.ceil(settings.position_pushes_per_second * settings.tick_seconds)
+            ),
         )
         app[CONTEXT] = Context(
             settings,

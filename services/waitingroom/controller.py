@@ -37,9 +37,11 @@ class Controller:
         *,
         notes: NotesSink,
         expiring_soon: float = 60.0,
+        position_budget: int | None = None,
     ) -> None:
         self.zlog, self.follower, self.ownership, self.clock = zlog, follower, ownership, clock
         self.notes, self.expiring_soon = notes, expiring_soon
+        self.position_budget = position_budget  # position notes per tick and zone
         self.ready: set[int] = set()  # owned partitions whose log we have caught up with
         self._credit: dict[str, tuple[float, float]] = {}  # zone -> (credit, as of)
         self._warned: dict[str, set[str]] = {}  # zone -> jtis told "expiring soon"
@@ -76,7 +78,7 @@ class Controller:
             await self._decide(zid, ops.ExpirePlaces(places=stale))
         admitted = await self._admit(zone, now)
         if admitted or stale or lapsed:
-            self.notes(zone, position_notes(zone))
+            self.notes(zone, position_notes(zone, self.position_budget))
 
     async def _admit(self, zone: ZoneState, now: float) -> int:
         config = zone.config

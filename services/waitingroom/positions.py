@@ -42,13 +42,18 @@ def meaningful(old: int | None, new: int) -> bool:
     return abs(old - new) >= max(1, old // 10)
 
 
-def position_notes(zone: ZoneState) -> list[Note]:
-    """One pass over the line: notes for the visitors whose position moved meaningfully."""
+def position_notes(zone: ZoneState, limit: int | None = None) -> list[Note]:
+    """One pass over the line: notes for the visitors whose position moved meaningfully, front
+    first, at most `limit` of them. Positions are hints (status always has the exact figure);
+    a capped stream keeps a long line's moves from delaying the admissions queued behind them
+    at the notifier. Those skipped keep their old figure and are told on a later tick."""
     notes: list[Note] = []
     if zone.config.queueing == "lottery" and not zone.opened:
         return notes
     for index, place in enumerate(zone.line):
         new = index + 1
+        if limit is not None and len(notes) >= limit:
+            break
         if meaningful(place.notified_position, new):
             place.notified_position = new
             notes.append(Note(place.user, "position", {"position": new, "ahead": index}))

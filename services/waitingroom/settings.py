@@ -27,4 +27,6 @@ class WaitingroomSettings(ServiceSettings):
     tick_seconds: float = Field(default=0.25, gt=0)
     apply_timeout_seconds: float = Field(default=10.0, gt=0)
     expiring_soon_seconds: float = Field(default=60.0, ge=0)
+    # Position pushes per zone and second, front of the line first (admissions are not capped).
+    position_pushes_per_second: float = Field(default=40.0, gt=0)
     metrics_seconds: float = Field(default=10.0, gt=0)

@@ -128,3 +128,19 @@ def test_capacity_and_max_active_always_hold(steps: list[tuple[ops.Op, float]]) 
         waiting = [p.user for p in zone.places.values() if p.state == "waiting"]
         assert sorted(line(zone)) == sorted(waiting), "no place lost or duplicated"
         assert len({p.jti for p in admitted}) == len(admitted), "a token is never shared"
+
+
+def test_position_pushes_are_capped_front_first_and_the_rest_told_later() -> None:
+    from services.waitingroom.positions import position_notes
+
+    zone = make(capacity=100, max_active=100)
+    for number in range(30):
+        zone.apply(ops.Join(user=f"u{number}"), number, T0)
+    assert position_notes(zone) == [], "a FIFO visitor already knows the join position"
+    grants = [ops.Grant(user=f"u{i}", jti=f"j{i}", expires_at=T0 + 600) for i in range(10)]
+    assert zone.apply(ops.Admit(grants=grants), 30, T0 + 1).ok
+    first = position_notes(zone, limit=5)
+    assert [note.user for note in first] == ["u10", "u11", "u12", "u13", "u14"]
+    later = position_notes(zone, limit=100)
+    assert [note.user for note in later] == [f"u{i}" for i in range(15, 30)]
+    assert position_notes(zone, limit=100) == []
