@@ -50,8 +50,6 @@ TOPICS = (
     PRESENCE_CHANGED.topic,
     JOB_REQUESTED.topic,
 )
-INGEST_GROUP = "notifier"
-JOBS_GROUP = "notifier-jobs"
 GUARD_TTL_SECONDS = 7 * 24 * 3600
 _Context = Callable[[web.Application], AsyncIterator[None]]
 
@@ -137,7 +135,7 @@ def _ingest_consumer(app: web.Application) -> EventConsumer:
     return EventConsumer(
         app[BUS],
         topics=[NOTIFICATION_REQUESTED.topic],
-        group_id=INGEST_GROUP,
+        group_id=app[keys.NOTIFIER_SETTINGS].consumer_group_prefix,
         handler=app[keys.INGEST].handle,
         guard=guard,
         service_name="notifier",
@@ -149,7 +147,7 @@ def _jobs_consumer(app: web.Application) -> EventConsumer:
     return EventConsumer(
         app[BUS],
         topics=[JOB_REQUESTED.topic],
-        group_id=JOBS_GROUP,
+        group_id=f"{app[keys.NOTIFIER_SETTINGS].consumer_group_prefix}-jobs",
         handler=worker.handle,
         service_name="notifier",
     )

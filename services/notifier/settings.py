@@ -25,6 +25,9 @@ class NotifierSettings(ServiceSettings, WebPushFields):
     ws_port: int = Field(default=8082, ge=0, le=65535)
     # Names this process in presence records and logs; unique per process by default.
     replica_id: str = Field(default_factory=_replica_id, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # Consumer groups `<prefix>` (notifications) and `<prefix>-jobs`: every replica of one
+    # deployment shares them; two deployments on one cluster need different prefixes.
+    consumer_group_prefix: str = Field(default="notifier", pattern=r"^[A-Za-z0-9._-]{1,64}$")
     # Bearer token of POST /notifier/publish; ADMIN_TOKEN when unset.
     service_token: SecretStr | None = None
 

@@ -47,11 +47,16 @@ async def test_two_replicas_deliver_across_and_recover_after_a_graceful_stop(
     kafka_env: str, unique: str
 ) -> None:
     platform = PlatformSettings()
+    groups = f"notifier-{unique}"  # its own consumer groups on the shared broker
     user = f"user-{unique}"
     async with AsyncExitStack() as stack:
         one, two = await asyncio.gather(
-            stack.enter_async_context(running_notifier("kafka", platform, replica_id="one")),
-            stack.enter_async_context(running_notifier("kafka", platform, replica_id="two")),
+            stack.enter_async_context(
+                running_notifier("kafka", platform, replica_id="one", consumer_group_prefix=groups)
+            ),
+            stack.enter_async_context(
+                running_notifier("kafka", platform, replica_id="two", consumer_group_prefix=groups)
+            ),
         )
         async with client(two.ws_url, user) as ws:
             await presence_of(one, user, True)

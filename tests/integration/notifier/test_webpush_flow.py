@@ -15,7 +15,13 @@ pytestmark = pytest.mark.integration
 
 async def test_a_notification_request_arrives_by_web_push(kafka_env: str, unique: str) -> None:
     user = f"u-{unique}"
-    async with PushService() as service, running_notifier("kafka", PlatformSettings()) as replica:
+    # Its own consumer groups: a member left behind by an earlier test on the shared broker
+    # must not hold up this test's group join.
+    groups = f"notifier-{unique}"
+    async with (
+        PushService() as service,
+        running_notifier("kafka", PlatformSettings(), consumer_group_prefix=groups) as replica,
+    ):
         http = replica.http
         key = (await (await http.get("/notifier/webpush/vapid-public-key")).json())["publicKey"]
         browser = service.subscriber(server_key=key)  # subscribed with the notifier's key
