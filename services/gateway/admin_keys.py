@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from services.gateway import keys
 from services.gateway.apikeys import ApiKey
 from services.gateway.plans import DEFAULT_PLAN_ID, PlanLimits, UsagePlan
-from shared.http.problems import Problem
+from shared.http.problems import Problem, field_errors
 
 routes = web.RouteTableDef()
 
@@ -43,10 +43,7 @@ class NewKey(BaseModel):
 
 
 def _invalid(exc: ValidationError, what: str) -> Problem:
-    errors = [
-        {"field": ".".join(str(part) for part in err["loc"]) or "body", "message": err["msg"]}
-        for err in exc.errors(include_url=False)
-    ]
+    errors = field_errors(exc, limit=None, root="body")
     fields = ", ".join(sorted({error["field"] for error in errors}))
     return Problem(400, f"Invalid {what}: {fields}.", extra={"errors": errors})
 

@@ -12,26 +12,21 @@ from pydantic import ValidationError
 
 from services.notifier.keys import NOTIFIER_SETTINGS, PRESENCE
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, NotificationRequested
+from shared.http.adminauth import check_bearer_secret
 from shared.http.keys import BUS
-from shared.http.problems import Problem
-from shared.security import TokenError, bearer_token, constant_time_equals
+from shared.http.problems import Problem, field_errors
 
 routes = web.RouteTableDef()
 
 
 def require_service(request: web.Request) -> None:
     settings = request.app[NOTIFIER_SETTINGS]
-    expected = settings.service_token or settings.platform.admin_token
-    if expected is None:
-        raise Problem(503, "no service token configured (NOTIFIER_SERVICE_TOKEN or ADMIN_TOKEN)")
-    try:
-        token = bearer_token(request.headers.get("Authorization"))
-    except TokenError:
-        token = ""
-    if not constant_time_equals(token, expected):
-        raise Problem(
-            401, "a valid service token is required", headers={"WWW-Authenticate": "Bearer"}
-        )
+    check_bearer_secret(
+        request,
+        settings.service_token or settings.platform.admin_token,
+        unset="no service token configured (NOTIFIER_SERVICE_TOKEN or ADMIN_TOKEN)",
+        refused="a valid service token is required",
+    )
 
 
 @routes.post("/notifier/publish")
@@ -40,10 +35,7 @@ async def publish(request: web.Request) -> web.Response:
     try:
         note = NotificationRequested.model_validate_json(await request.read())
     except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()[:20]
-        ]
+        errors = field_errors(exc)
         raise Problem(422, "invalid notification", extra={"errors": errors}) from None
     event = NOTIFICATION_REQUESTED.new(note, source="notifier-api")
     delivery = await request.app[BUS].publish(NOTIFICATION_REQUESTED, event)

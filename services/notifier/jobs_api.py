@@ -7,14 +7,14 @@ it); a job is only visible to its owner.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.notifier.keys import JOBS, VERIFIER
 from services.notifier.worker import MAX_TEXT
-from shared.http.problems import Problem
+from shared.http.problems import Problem, field_errors
 from shared.jobs import job_body, job_or_404
 from shared.security import TokenError, bearer_token
 
@@ -59,11 +59,7 @@ async def submit(request: web.Request) -> web.Response:
     try:
         body = JobRequest.model_validate_json(await request.read())
     except ValidationError as exc:
-        errors: list[dict[str, Any]] = [
-            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
-            for e in exc.errors()[:20]
-        ]
-        raise Problem(422, "invalid job", extra={"errors": errors}) from None
+        raise Problem(422, "invalid job", extra={"errors": field_errors(exc)}) from None
     job = await request.app[JOBS].submit(body.kind, body.params.model_dump(), user)
     url = _status_url(request, job.id)
     return web.json_response(job_body(job, url), status=202, headers={"Location": url})

@@ -15,7 +15,7 @@ from services.waitingroom.summary import summary
 from services.waitingroom.zone import ZoneConfig
 from shared.events.contracts import waitingroom as ops
 from shared.http.adminauth import check_admin_token
-from shared.http.problems import Problem
+from shared.http.problems import Problem, field_errors
 
 PREFIX = "/waitingroom/admin/"
 routes = web.RouteTableDef()
@@ -35,8 +35,7 @@ async def _config(request: web.Request, zone_id: str | None) -> ZoneConfig:
             raw.setdefault("id", zone_id)
         config = ZoneConfig.model_validate(raw)
     except ValueError as exc:
-        errors = exc.errors() if isinstance(exc, ValidationError) else []
-        fields = [{"field": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in errors[:20]]
+        fields = field_errors(exc) if isinstance(exc, ValidationError) else []
         raise Problem(422, "invalid zone configuration", extra={"errors": fields}) from None
     if zone_id is not None and config.id != zone_id:
         raise Problem(422, "the body's id does not match the path")

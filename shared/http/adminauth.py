@@ -1,26 +1,44 @@
-"""Admin APIs take `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time.
+"""Bearer secrets for operator and service APIs, compared in constant time.
 
-Without ADMIN_TOKEN the admin API is switched off (503) rather than open.
+Admin APIs take `Authorization: Bearer <ADMIN_TOKEN>`; a service API may take its own token.
+Without a configured secret the API is switched off (503) rather than open.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
+from pydantic import SecretStr
 
 from shared.http.keys import SETTINGS
 from shared.http.problems import Problem
-from shared.security import constant_time_equals
+from shared.security import TokenError, bearer_token, constant_time_equals
+
+
+def check_bearer_secret(
+    request: web.Request,
+    expected: SecretStr | None,
+    *,
+    unset: str,
+    refused: str,
+    challenge: str = "Bearer",
+) -> None:
+    """Raise a 503 problem (`unset`) without a secret, a 401 (`refused`) unless it was sent."""
+    if expected is None:
+        raise Problem(503, unset)
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+    except TokenError:
+        token = ""
+    if not constant_time_equals(token, expected):
+        raise Problem(401, refused, headers={"WWW-Authenticate": challenge})
 
 
 def check_admin_token(request: web.Request) -> None:
     """Raise a 503/401 problem unless the request carries the admin token."""
-    expected = request.app[SETTINGS].platform.admin_token
-    if expected is None:
-        raise Problem(503, "the admin API is disabled: ADMIN_TOKEN is not set")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not constant_time_equals(token.strip(), expected):
-        raise Problem(
-            401,
-            "admin calls need `Authorization: Bearer <ADMIN_TOKEN>`",
-            headers={"WWW-Authenticate": 'Bearer realm="surge-admin"'},
-        )
+    check_bearer_secret(
+        request,
+        request.app[SETTINGS].platform.admin_token,
+        unset="the admin API is disabled: ADMIN_TOKEN is not set",
+        refused="admin calls need `Authorization: Bearer <ADMIN_TOKEN>`",
+        challenge='Bearer realm="surge-admin"',
+    )

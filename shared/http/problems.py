@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://surge.dev/problems/"
@@ -71,3 +72,15 @@ class Problem(web.HTTPException):
             content_type=PROBLEM_CONTENT_TYPE,
         )
         self.detail = detail
+
+
+def field_errors(
+    exc: ValidationError, *, limit: int | None = 20, root: str = ""
+) -> list[dict[str, str]]:
+    """A pydantic failure as `[{"field": "a.b", "message": ...}]` for a problem's `errors`;
+    `root` names the whole body when an error has no location."""
+    details = exc.errors(include_url=False)
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]) or root, "message": error["msg"]}
+        for error in (details if limit is None else details[:limit])
+    ]

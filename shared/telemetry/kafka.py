@@ -111,6 +111,22 @@ def producer_span(
         "messaging.operation": "publish",
         "messaging.operation.type": "send",
     }
+    _add_message(attributes, key, headers, event_type)
+    span = (tracer or _TRACER).start_span(
+        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
+    )
+    # The span's own context goes into the headers: the consumer's span becomes its child.
+    propagate.inject(headers, context=trace.set_span_in_context(span), setter=_SETTER)
+    return SpanScope(span)
+
+
+def _add_message(
+    attributes: dict[str, AttributeValue],
+    key: bytes | None,
+    headers: Sequence[tuple[str, bytes]],
+    event_type: str | None,
+) -> None:
+    """The record's key, CloudEvent id and type, on a producer or consumer span."""
     if key is not None:
         attributes["messaging.kafka.message.key"] = key.decode("utf-8", "replace")
     event_id = _header(headers, "ce_id")
@@ -119,12 +135,6 @@ def producer_span(
         attributes["cloudevents.event_id"] = event_id
     if event_type is not None:
         attributes["cloudevents.event_type"] = event_type
-    span = (tracer or _TRACER).start_span(
-        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
-    )
-    # The span's own context goes into the headers: the consumer's span becomes its child.
-    propagate.inject(headers, context=trace.set_span_in_context(span), setter=_SETTER)
-    return SpanScope(span)
 
 
 def consumer_span(
@@ -143,14 +153,7 @@ def consumer_span(
         "messaging.destination.partition.id": str(partition),
         "messaging.kafka.offset": record.offset,
     }
-    if record.key is not None:
-        attributes["messaging.kafka.message.key"] = record.key.decode("utf-8", "replace")
-    event_id = _header(record.headers, "ce_id")
-    if event_id is not None:
-        attributes["messaging.message.id"] = event_id
-        attributes["cloudevents.event_id"] = event_id
-    if event_type is not None:
-        attributes["cloudevents.event_type"] = event_type
+    _add_message(attributes, record.key, record.headers, event_type)
     span = (tracer or _TRACER).start_span(
         f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
     )

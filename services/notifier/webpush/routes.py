@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from services.notifier.webpush.caller import caller
 from services.notifier.webpush.subscriptions import SubscriptionIn
-from shared.http.problems import Problem
+from shared.http.problems import Problem, field_errors
 
 if TYPE_CHECKING:
     from services.notifier.webpush.service import WebPush
@@ -35,13 +35,6 @@ PAGE_HEADERS = {
 }
 SCRIPT_HEADERS = {**NO_CACHE, "X-Content-Type-Options": "nosniff"}
 SW_HEADERS = {**SCRIPT_HEADERS, "Service-Worker-Allowed": "/notifier/push/"}
-
-
-def _field_errors(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors(include_url=False)[:20]
-    ]
 
 
 routes = web.RouteTableDef()
@@ -85,7 +78,7 @@ async def subscribe(request: web.Request) -> web.Response:
     try:
         sub = SubscriptionIn.model_validate_json(raw, context=push.rules)
     except ValidationError as exc:
-        errors = _field_errors(exc)
+        errors = field_errors(exc, root="body")
         fields = ", ".join(e["field"] for e in errors)
         raise Problem(
             400, f"invalid push subscription: {fields}", extra={"errors": errors}
