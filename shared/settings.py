@@ -29,6 +29,11 @@ class PlatformSettings(BaseSettings):
     kafka_topic_partitions: int = Field(default=6, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     kafka_client_id_prefix: str = "surge"
+    # How long a fetch may wait on the broker for new records. Kafka answers as soon as a
+    # record arrives, so this only paces idle polling; tansu answers when the wait is over, so
+    # it bounds the latency of every hop (on average half of it). 25 ms keeps a chain of
+    # hops (waiting room -> notifier -> socket) well inside a quarter of a second.
+    kafka_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)
 
     mongodb_url: SecretStr | None = None
     mongodb_database: str = "surge"

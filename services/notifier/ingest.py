@@ -12,6 +12,7 @@ import logging
 from typing import Any, Protocol
 
 from shared.bus.base import Bus, Record
+from shared.consumer.deferred import publish_deferred
 from shared.events.contracts.notifier import (
     PUBLICATION,
     NotificationRequested,
@@ -44,7 +45,9 @@ class Ingest:
         if not isinstance(note, NotificationRequested):
             return  # another event type on the topic: not ours
         pub = Publication(id=event.id, channel=note.channel, event=note.event, data=note.data)
-        await self.bus.publish(PUBLICATION, PUBLICATION.new(pub, source="notifier"))
+        # Acknowledged together with the rest of the batch before the commit: one round-trip
+        # per batch instead of one per notification.
+        await publish_deferred(self.bus, PUBLICATION, PUBLICATION.new(pub, source="notifier"))
         if self.on_ingested is not None:
             self.on_ingested()
         await self._push(note, event.id)

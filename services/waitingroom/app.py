@@ -83,10 +83,8 @@ async def _reader(bus: Bus, settings: WaitingroomSettings) -> LogReader:
         return MemoryLogReader(bus, [ZONE_LOGGED.topic])
     client_id = f"{platform.kafka_client_id_prefix}-waitingroom-{settings.replica_id}"
     await create_log_topic(platform, ZONE_LOGGED.topic, client_id)
-    # A short fetch wait and large batches: admission waits on this replay.
-    return KafkaLogReader(
-        platform, [ZONE_LOGGED.topic], client_id, fetch_max_wait_ms=50, max_records=5000
-    )
+    # Large batches: admission waits on this replay (the fetch wait is KAFKA_FETCH_MAX_WAIT_MS).
+    return KafkaLogReader(platform, [ZONE_LOGGED.topic], client_id, max_records=5000)
 
 
 def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIterator[None]]:

@@ -3,7 +3,10 @@
 
 Contract:
 - `publish` returns only once the event is durably on the bus (acks=all on Kafka), so an
-  HTTP handler may answer 2xx after it returns. It opens a PRODUCER span and injects
+  HTTP handler may answer 2xx after it returns. `enqueue` returns as soon as the event is in
+  the producer's buffer (in call order) with a future that resolves once it is durable: for
+  consumers that publish per record and await the acknowledgements together
+  (`shared.consumer.deferred`). It opens a PRODUCER span and injects
   `traceparent` (and `tracestate`) into the record headers next to the `ce_*` headers.
 - Consumption goes through `shared.consumer.EventConsumer`, which asks the bus for a
   `RecordSource` (a consumer-group member with manual commits).
@@ -11,6 +14,7 @@ Contract:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -85,6 +89,9 @@ class Bus(Protocol):
     async def publish_raw(
         self, topic: str, value: bytes, *, key: bytes | None, headers: Headers
     ) -> Delivery: ...
+    async def enqueue(
+        self, spec: EventSpec[Any], event: CloudEvent[Any]
+    ) -> asyncio.Future[Delivery]: ...
     def source(
         self, topics: Sequence[str], group_id: str, *, on_revoke: RevokeHook | None = None
     ) -> RecordSource: ...

@@ -15,6 +15,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
+from opentelemetry.trace import Span, Status, StatusCode
 
 from shared.bus.base import Delivery, Headers, RevokeHook
 from shared.bus.codec import encode
@@ -46,6 +47,7 @@ class KafkaBus:
         self.consumer_options: dict[str, Any] = {
             "session_timeout_ms": 10_000,
             "heartbeat_interval_ms": 1_000,
+            "fetch_max_wait_ms": platform.kafka_fetch_max_wait_ms,
             **(consumer_options or {}),
         }
         self._producer: AIOKafkaProducer | None = None
@@ -145,6 +147,43 @@ class KafkaBus:
                 )
         return Delivery(topic, partition, offset)
 
+    async def enqueue(
+        self, spec: EventSpec[Any], event: CloudEvent[Any]
+    ) -> asyncio.Future[Delivery]:
+        if self._producer is None:
+            raise RuntimeError("KafkaBus.enqueue before start()")
+        key, value, headers = encode(spec, event)
+        # The PRODUCER span lasts until the acknowledgement, as it does for `publish`.
+        span = producer_span(spec.topic, headers, event_type=event.type, key=key).span
+        try:
+            sent = await self._producer.send(spec.topic, value, key=key, headers=headers)
+        except BaseException as exc:
+            _end_span(span, exc)
+            raise
+        delivered: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+
+        def acknowledged(ack: asyncio.Future[Any]) -> None:
+            error = ack.exception() if not ack.cancelled() else asyncio.CancelledError()
+            if error is not None:
+                _end_span(span, error)
+                if not delivered.done():
+                    delivered.set_exception(error)
+                return
+            metadata = ack.result()
+            if span.is_recording():
+                span.set_attributes(
+                    {
+                        "messaging.kafka.partition": metadata.partition,
+                        "messaging.kafka.offset": metadata.offset,
+                    }
+                )
+            span.end()
+            if not delivered.done():
+                delivered.set_result(Delivery(spec.topic, metadata.partition, metadata.offset))
+
+        sent.add_done_callback(acknowledged)
+        return delivered
+
     def source(
         self, topics: Sequence[str], group_id: str, *, on_revoke: RevokeHook | None = None
     ) -> KafkaRecordSource:
@@ -156,3 +195,10 @@ class KafkaBus:
             on_revoke=on_revoke,
             options=self.consumer_options,
         )
+
+
+def _end_span(span: Span, error: BaseException) -> None:
+    if span.is_recording():
+        span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+    span.end()

@@ -66,7 +66,7 @@ class KafkaLogReader:
         topics: Sequence[str],
         client_id: str,
         *,
-        fetch_max_wait_ms: int = 100,
+        fetch_max_wait_ms: int | None = None,
         max_records: int = 2000,
     ) -> None:
         self.topics = list(topics)
@@ -79,7 +79,7 @@ class KafkaLogReader:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms or platform.kafka_fetch_max_wait_ms,
         )
 
     async def start(self) -> Bounds:

@@ -75,6 +75,13 @@ class MemoryBus:
         self._appended = asyncio.Event()
         return Delivery(topic, partition, offset)
 
+    async def enqueue(
+        self, spec: EventSpec[Any], event: CloudEvent[Any]
+    ) -> asyncio.Future[Delivery]:
+        delivered: asyncio.Future[Delivery] = asyncio.get_running_loop().create_future()
+        delivered.set_result(await self.publish(spec, event))
+        return delivered
+
     def records(self, topic: str) -> list[Record]:
         """Every record of a topic, partition by partition (for assertions)."""
         return [record for log in self.logs.get(topic, []) for record in log]

@@ -3,7 +3,9 @@
 A record's offset is committed only after its handler succeeded or it was dead-lettered, so a
 crash at any point redelivers, never skips. Redeliveries of events already handled are caught
 by the idempotency guard. Records are handled one at a time in partition order; what
-happens to each one is `shared.consumer.handling`.
+happens to each one is `shared.consumer.handling`. A handler may defer its publish
+acknowledgements (`shared.consumer.deferred`): its record, and those after it, count as done
+once the acknowledgements are in, still before the commit.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from shared.bus.base import Bus, CommitFailedError, Record, RecordSource, TopicPartition
 from shared.consumer.deadletter import dlq_topic
-from shared.consumer.handling import Handler, RecordHandling
+from shared.consumer.handling import Handler, RecordHandling, Unsettled
 from shared.consumer.idempotency import IdempotencyGuard
 from shared.consumer.retry import RetryPolicy
 from shared.consumer.stats import ConsumerStats
@@ -160,19 +162,42 @@ class EventConsumer:
             return await self._pause(seconds, stopped)
 
         async def partition(where: TopicPartition, batch: list[Record]) -> None:
-            for record in batch:
-                if self._stopping.is_set():
-                    return  # the rest is redelivered: it was never started
-                try:
-                    handled = await self._records.handle(record, pause)
-                except Exception:
-                    log.exception("cannot finish %s@%d; will retry", where, record.offset)
-                    handled = False
-                    await self._pause(ERROR_PAUSE_SECONDS, stopped)
-                if not handled:  # retry from the broker, from this record on
-                    await source.seek(record.topic, record.partition, record.offset)
-                    return
-                done[where] = record.offset + 1
+            # Handled records whose deferred acknowledgements are still out, and the records
+            # after them: none counts as done before the acknowledgements are in.
+            pending: list[Unsettled] = []
+            try:
+                for record in batch:
+                    if self._stopping.is_set():
+                        return  # the rest is redelivered: it was never started
+                    try:
+                        handled = await self._records.handle(record, pause)
+                    except Exception:
+                        log.exception("cannot finish %s@%d; will retry", where, record.offset)
+                        handled = False
+                        await self._pause(ERROR_PAUSE_SECONDS, stopped)
+                    if not handled:  # retry from the broker, from this record on
+                        await source.seek(record.topic, record.partition, record.offset)
+                        return
+                    if isinstance(handled, Unsettled):
+                        pending.append(handled)
+                    elif pending:
+                        pending.append(Unsettled(record, []))
+                    else:
+                        done[where] = record.offset + 1
+            finally:
+                if pending:
+                    await settle(where, pending)
+
+        async def settle(where: TopicPartition, pending: list[Unsettled]) -> None:
+            failed = await self._records.settle(pending)
+            last = pending[-1].record if failed is None else failed.record
+            if failed is None:
+                done[where] = last.offset + 1
+                return
+            if failed is not pending[0]:
+                done[where] = last.offset  # everything before the failed one is finished
+            await source.seek(last.topic, last.partition, last.offset)
+            await self._pause(ERROR_PAUSE_SECONDS, stopped)
 
         try:
             await asyncio.gather(

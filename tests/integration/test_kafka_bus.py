@@ -232,3 +232,21 @@ async def test_redelivery_of_a_processed_event_is_a_no_op(bus: KafkaBus, unique:
         mongo.close()
     assert recorder.ids() == [event.id, later.id]
     assert runner.stats().duplicates_skipped == 1
+
+
+async def test_enqueued_publishes_keep_their_order_and_resolve_on_acknowledgement(
+    bus: KafkaBus, unique: str
+) -> None:
+    spec = parcel_spec(f"enqueued-{unique}")
+    await bus.ensure_topics([spec.topic])
+    events = [parcel(spec, n, key="same-key") for n in range(50)]
+    acks = [await bus.enqueue(spec, event) for event in events]
+    deliveries = await asyncio.gather(*acks)
+    offsets = [d.offset for d in deliveries]
+    assert offsets == sorted(offsets)
+    assert len(set(offsets)) == 50
+    assert {d.partition for d in deliveries} == {deliveries[0].partition}
+    records = await read_all(bus.bootstrap, spec.topic, 50)
+    by_offset = {r.offset: r for r in records}
+    ids = [dict(by_offset[d.offset].headers)["ce_id"] for d in deliveries]
+    assert ids == [event.id.encode() for event in events]
