@@ -17,7 +17,7 @@ import aiohttp
 from aiohttp import web
 
 from services.notifier import api, jobs_api, keys
-from services.notifier.channels import Access
+from services.notifier.channels import Access, public_patterns
 from services.notifier.fanout import Fanout
 from services.notifier.history import History
 from services.notifier.hub import Hub
@@ -111,9 +111,8 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
     fanout = Fanout(_reader(bus, settings), history, hub, metrics, presence.apply)
     app[keys.VERIFIER], app[keys.JOBS], app[keys.PRESENCE] = verifier, jobs, presence
     app[keys.INGEST] = Ingest(bus, presence, metrics.notifications.inc)
-    app[keys.CONTEXT] = Context(
-        settings, verifier, Access(jobs.owner), hub, history, fanout, metrics
-    )
+    access = Access(jobs.owner, public=public_patterns(settings.public_channels))
+    app[keys.CONTEXT] = Context(settings, verifier, access, hub, history, fanout, metrics)
     app[METRICS].add_collector(gauges(hub, history))
     await fanout.start()
     await presence.start()

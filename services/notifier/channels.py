@@ -3,20 +3,24 @@
 - `user:<sub>`: only the user whose token `sub` it is; subscribed automatically on auth.
 - `broadcast`: any authenticated user.
 - `job:<id>`: the user who submitted the job (its owner in the job store).
-- anything else (`zone:<id>`, ...): only when the token's `channels` claim (a list, or a
-  space-separated string) holds the channel or a pattern matching it, such as `zone:*`.
+- a channel matching one of the public patterns (`NOTIFIER_PUBLIC_CHANNELS`, default `zone:*`):
+  any authenticated user. These patterns never apply to `user:` or `job:` channels.
+- anything else: only when the token's `channels` claim (a list, or a space-separated string)
+  holds the channel or a pattern matching it, such as `zone:*`.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from shared.events.contracts.notifier import CHANNEL_PATTERN
 
 _CHANNEL = re.compile(CHANNEL_PATTERN)
+_SEPARATORS = re.compile(r"[\s,]+")
+_PRIVATE_KINDS = frozenset({"user", "job"})
 OwnerLookup = Callable[[str], Awaitable[str | None]]
 
 
@@ -37,9 +41,19 @@ def granted_patterns(claims: dict[str, Any]) -> list[str]:
     return []
 
 
+def public_patterns(text: str) -> tuple[str, ...]:
+    """`NOTIFIER_PUBLIC_CHANNELS` as patterns: space- and/or comma-separated."""
+    return tuple(item for item in _SEPARATORS.split(text) if item)
+
+
+def _matches(channel: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(channel, pattern) for pattern in patterns)
+
+
 class Access:
-    def __init__(self, job_owner: OwnerLookup | None = None) -> None:
+    def __init__(self, job_owner: OwnerLookup | None = None, public: Iterable[str] = ()) -> None:
         self.job_owner = job_owner
+        self.public = tuple(public)
 
     async def allowed(self, channel: str, subject: str, claims: dict[str, Any]) -> bool:
         kind, _, rest = channel.partition(":")
@@ -47,7 +61,9 @@ class Access:
             return rest == subject
         if channel == "broadcast":
             return True
+        if kind not in _PRIVATE_KINDS and _matches(channel, self.public):
+            return True
         owner = self.job_owner
         if kind == "job" and owner is not None and rest and await owner(rest) == subject:
             return True
-        return any(fnmatch.fnmatchcase(channel, pattern) for pattern in granted_patterns(claims))
+        return _matches(channel, granted_patterns(claims))

@@ -44,6 +44,10 @@ class NotifierSettings(ServiceSettings, WebPushFields):
     max_connections_per_ip: int = Field(default=200, ge=1)
     send_queue_bytes: int = Field(default=1024 * 1024, ge=1024)
     trusted_proxies: str = "127.0.0.1/32"
+    # Channel patterns (fnmatch, space- or comma-separated) any authenticated user may
+    # subscribe to, without a `channels` claim; empty: none besides `broadcast`. Never makes a
+    # `user:` or `job:` channel public. Publishing stays service-only.
+    public_channels: str = "zone:*"
 
     # --- history and recovery ---
     history_size: int = Field(default=100, ge=0)

@@ -1,6 +1,8 @@
 """The waiting room page in headless Chromium, through the real gateway, notifier, waiting room
 and sample shop (in this process, on a real broker): the page joins and shows its position,
-admission reaches it by push, and it polled nothing while its socket was up.
+reads the zone's state once (paused) when it subscribes to `zone:<id>`, hears the zone resumed,
+paused and resumed again by push, admission reaches it by push, and it polled nothing while its
+socket was up.
 
 Chromium is driven by playwright-core from Node (tests/browser/waitingroom_page.js); `make test`
 installs both (Debian `chromium`, `npm ci` in tests/browser).
@@ -60,6 +62,19 @@ async def until(predicate: Any, within: float = 30.0) -> None:
             await asyncio.sleep(0.05)
 
 
+PAUSED, IN_LINE = "Admission is paused for a moment.", "You are in line."
+
+
+async def command(proc: asyncio.subprocess.Process, line: str) -> dict[str, Any]:
+    """One command to the page driver; its answer (a JSON line)."""
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    proc.stdin.write(line.encode() + b"\n")
+    await proc.stdin.drain()
+    answer: dict[str, Any] = json.loads(await proc.stdout.readline() or b"{}")
+    return answer
+
+
 async def serve(stack: AsyncExitStack, app: web.Application) -> TestClient[Any, Any]:
     return await stack.enter_async_context(TestClient(TestServer(app)))
 
@@ -104,11 +119,12 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
     zone = f"page{unique}"
     await room.create(zone, admit_per_minute=60, max_active=5)
     await room.tick()  # opens the zone
+    await until(lambda: room.zone(zone).partition in room.owned)  # the owner pushes zone notes
     await room.call("POST", f"/waitingroom/admin/zones/{zone}/pause", headers=ADMIN)
-    await until(lambda: room.zone(zone).partition in room.owned)
     token = user_headers("ann")["Authorization"].split()[1]
     config = {
         "url": f"{base}/waitingroom/page/?zone={zone}&token={token}&return=/tickets/{zone}/",
+        "zone": zone,
         "userDataDir": str(tmp_path / "chromium"),
         "timeoutMs": 25_000,
     }
@@ -127,7 +143,13 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
             waiting = json.loads(await proc.stdout.readline() or b"{}")
             assert waiting.get("phase") == "waiting", waiting
             assert (waiting["position"], waiting["ahead"]) == ("1", "0")
-            await room.call("POST", f"/waitingroom/admin/zones/{zone}/resume", headers=ADMIN)
+            # Paused before the page opened: read once when it subscribed to zone:<id>.
+            shown = [await command(proc, f"status {PAUSED}")]
+            # Then every change arrives by push (the page reads nothing for it, see below).
+            for action, text in (("resume", IN_LINE), ("pause", PAUSED), ("resume", IN_LINE)):
+                await room.call("POST", f"/waitingroom/admin/zones/{zone}/{action}", headers=ADMIN)
+                shown.append(await command(proc, f"status {text}"))
+            assert [s.get("status") for s in shown] == [PAUSED, IN_LINE, PAUSED, IN_LINE], shown
             await room.call(
                 "POST",
                 f"/waitingroom/admin/zones/{zone}/admit",
@@ -136,9 +158,7 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
                 json={"n": 1},
             )
             await room.tick()
-            proc.stdin.write(b"admit\n")
-            await proc.stdin.drain()
-            done = json.loads(await proc.stdout.readline() or b"{}")
+            done = await command(proc, "admit")
             await proc.wait()
     finally:
         if proc.returncode is None:
@@ -149,6 +169,30 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
     assert (done["turn"], done["shop"]) == ("It's your turn", f"Tickets for {zone}")
     welcome = next(f["t"] for f in done["frames"] if f.get("type") == "welcome")
     pushed = next(f["t"] for f in done["frames"] if f.get("event") == "waitingroom.admitted")
+    channel = f"zone:{zone}"
+    assert any(f["type"] == "subscribed" and f["channel"] == channel for f in done["frames"])
+    heard = [
+        (f["t"], f["event"])
+        for f in done["frames"]
+        if f["type"] == "publication" and f["channel"] == channel
+    ]
+    events = [event for _, event in heard]
+    # The first pause may still be on its way through the notifier when the page subscribes.
+    first = events.index("waitingroom.resumed")
+    assert set(events[:first]) <= {"waitingroom.paused"}, events
+    assert events[first:] == [
+        "waitingroom.resumed",
+        "waitingroom.paused",
+        "waitingroom.resumed",
+    ], events
+    # Each change was shown after its push arrived (and before the next command).
+    pushes = [t for t, _ in heard[first:]]
+    assert all(p <= s["t"] for p, s in zip(pushes, shown[1:], strict=True)), (pushes, shown)
+    assert heard[-1][0] < pushed
+    zone_reads = [
+        r for r in done["requests"] if r["method"] == "GET" and r["url"].endswith(f"/zones/{zone}")
+    ]
+    assert len(zone_reads) == 1, "the zone's state is read once, when the channel is subscribed"
     status_gets = [
         r["t"] for r in done["requests"] if r["method"] == "GET" and r["url"].endswith("/status")
     ]

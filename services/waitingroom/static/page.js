@@ -1,7 +1,9 @@
 // The waiting room page: join, then listen on the notifier's WebSocket (through the gateway's
-// /ws) and update by push. REST is used to join, to renew the place, to fetch the access token
-// once admission is pushed, and to reload the status after a gap the socket could not recover;
-// the status is polled only while the socket is down.
+// /ws) and update by push: the visitor's own `user:<sub>` channel and the public `zone:<id>`
+// channel (paused, resumed, closed, sold out). REST is used to join, to renew the place, to
+// fetch the access token once admission is pushed, to read the zone's state once when the zone
+// channel is first subscribed (what happened before is not pushed), and to reload after a gap
+// the socket could not recover; the status is polled only while the socket is down.
 "use strict";
 (() => {
   const body = document.body;
@@ -22,9 +24,13 @@
   }
 
   const stream = { offset: null, epoch: null }; // of user:<sub>, for recovery
+  const zoneChannel = `zone:${zone}`;
+  const zoneStream = { offset: null, epoch: null }; // of zone:<id>, for recovery
   let socket = null, attempts = 0, done = false, pollTimer = null, renewTimer = null;
   let firstAhead = null, secondsPerPlace = null;
+  let paused = false, inLine = "You are in line.", zoneEvents = 0;
 
+  const PAUSED = "Admission is paused for a moment.";
   const say = (text) => { $("status").textContent = text; };
   const connection = (text) => { $("connection").textContent = text; };
 
@@ -42,8 +48,9 @@
     if (state === "admitted") return admitted(status);
     if (state === "waiting" || state === "prequeue") {
       position(status.position, status.ahead, status.eta_seconds);
-      say(state === "prequeue" ? "The sale has not opened yet: you are in the pre-queue." :
-        "You are in line.");
+      inLine = state === "prequeue" ? "The sale has not opened yet: you are in the pre-queue." :
+        "You are in line.";
+      say(paused ? PAUSED : inLine);
       scheduleRenew(status.renew_before);
       return;
     }
@@ -89,7 +96,30 @@
 
   const reload = () => call("GET", "/status").then(show).catch((e) => say(e.message));
 
+  // The zone's state as pushed on zone:<id> (or read once, see zoneSnapshot).
+  function zoneState(state) {
+    if (done) return undefined; // admitted, expired, closed...: the final state stays shown
+    if (state === "closed" || state === "sold_out") return reload(); // shows the final state
+    paused = state === "paused";
+    return say(paused ? PAUSED : inLine);
+  }
+
+  // The zone's state when its channel was subscribed without recovery: pushes before that were
+  // not heard. A push arriving meanwhile is newer than this answer, which is then dropped.
+  function zoneSnapshot() {
+    const seen = zoneEvents;
+    call("GET", "").then((info) => { if (zoneEvents === seen) zoneState(info.status); })
+      .catch(() => {});
+  }
+
   function onPush(message) {
+    if (message.channel === zoneChannel) {
+      zoneStream.offset = message.offset; zoneStream.epoch = message.epoch;
+      zoneEvents += 1;
+      const state = { "waitingroom.paused": "paused", "waitingroom.resumed": "open",
+        "waitingroom.closed": "closed", "waitingroom.sold_out": "sold_out" }[message.event];
+      return state === undefined ? undefined : zoneState(state);
+    }
     if (message.channel && message.channel.startsWith("user:")) {
       stream.offset = message.offset; stream.epoch = message.epoch;
     }
@@ -97,12 +127,16 @@
     switch (message.event) {
       case "waitingroom.position": return position(data.position, data.ahead, null);
       case "waitingroom.admitted": return reload(); // the token itself never travels by push
-      case "waitingroom.expired": case "waitingroom.sold_out": case "waitingroom.closed":
-        return reload();
-      case "waitingroom.paused": return say("Admission is paused for a moment.");
-      case "waitingroom.resumed": return say("You are in line.");
+      case "waitingroom.expired": return reload();
       default: return undefined;
     }
+  }
+
+  function subscribeZone() {
+    // With the zone channel's last offset after a drop: the notifier replays what was missed.
+    const recover = zoneStream.offset === null ? undefined :
+      { offset: zoneStream.offset, epoch: zoneStream.epoch };
+    socket.send(JSON.stringify({ type: "subscribe", channel: zoneChannel, recover }));
   }
 
   function connect() {
@@ -120,10 +154,20 @@
       const message = JSON.parse(event.data);
       if (message.type === "welcome") {
         attempts = 0; connection("connected"); clearInterval(pollTimer); pollTimer = null;
+        subscribeZone();
+      } else if (message.type === "subscribed" && message.channel === zoneChannel) {
+        if (zoneStream.offset === null) {
+          zoneStream.offset = message.offset; zoneStream.epoch = message.epoch;
+          zoneSnapshot();
+        }
       } else if (message.type === "subscribed" && message.channel.startsWith("user:")) {
         if (stream.offset === null) { stream.offset = message.offset; stream.epoch = message.epoch; }
       } else if (message.type === "publication") {
         onPush(message);
+      } else if (message.type === "recover_failed" && message.channel === zoneChannel) {
+        zoneStream.offset = message.offset; zoneStream.epoch = message.epoch;
+        zoneEvents += 1; // an answer already on its way predates the gap
+        zoneSnapshot(); // the gap is unknown: read the zone's state once, then carry on
       } else if (message.type === "recover_failed") {
         stream.offset = message.offset; stream.epoch = message.epoch;
         reload(); // the gap is unknown: reload the state over REST once, then carry on

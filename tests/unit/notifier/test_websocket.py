@@ -29,8 +29,14 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 async def replica() -> AsyncIterator[Replica]:
+    # No public channels: `zone:*` is granted only by the `channels` claim here (the public
+    # patterns are tested in test_channels.py).
     async with running_notifier(
-        MemoryBus(), auth_timeout_seconds=0.3, max_connections_per_user=2, max_subscriptions=3
+        MemoryBus(),
+        auth_timeout_seconds=0.3,
+        max_connections_per_user=2,
+        max_subscriptions=3,
+        public_channels="",
     ) as running:
         yield running
 
