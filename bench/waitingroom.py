@@ -4,7 +4,9 @@
 
 Setup (one run, this machine, every server in its own process group): a tansu broker,
 `services.waitingroom`, `services.notifier` and `services.gateway` (GATEWAY_WORKERS=2) on free
-ports, LOG_LEVEL=WARNING (no access log), spans to a file, no MongoDB (in-process stores). The
+ports, LOG_LEVEL=WARNING (no access log), spans to a file sampled as in production
+(OTEL_TRACES_SAMPLER=surge_xray 1,0.05, as deploy/k8s sets it; `--trace-all` records every
+trace), no MongoDB (in-process stores). The
 gateway gets its own route table (the shipped one with these ports) in which only limits are
 raised so the bench is never throttled: the join route's bucket (2000/s -> 10^6/s, still taken
 on every request), the JWKS route's per-IP bucket (20/s -> 10^6/s), the global bucket, and the
@@ -68,6 +70,9 @@ ZONE = "bench"
 SESSION_TTL = 3600.0
 RATE = 1200.0  # admissions per minute during the accuracy window
 GATEWAY_WORKERS = 2
+# As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
+PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
+TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
 LOAD_PROCS = 4
 CONCURRENCY = 64  # in-flight requests per load process
 JWKS = "/waitingroom/.well-known/jwks.json"
@@ -459,7 +464,14 @@ def admission_rate(decisions: list[float], t0: float, t1: float) -> dict[str, An
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (smoke test)")
+    parser.add_argument(
+        "--trace-all",
+        action="store_true",
+        help="record every trace (the default without OTEL_TRACES_SAMPLER) instead of the "
+        "production manifests' sampling (surge_xray: 1 per second, then 5 %%)",
+    )
     opts = parser.parse_args(argv)
+    tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
     visitors, samples, window = (1_000, 100, 10.0) if opts.quick else (10_000, 300, 20.0)
     sys.path.insert(0, str(ROOT))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every child
@@ -492,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "GATEWAY_WAF_RATE_LIMIT": "1000000000",
             "GATEWAY_WAITINGROOM_JWKS_URL": f"http://127.0.0.1:{ports['wr']}{JWKS}",
+            **tracing,
         }
         env.pop("MONGODB_URL", None)
         procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -633,6 +646,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load": f"{LOAD_PROCS} processes x {CONCURRENCY} keep-alive connections (aiohttp, "
         "closed loop), all through the gateway",
         "gateway": f"GATEWAY_WORKERS={GATEWAY_WORKERS}, JWT auth + WAF on, LOG_LEVEL=WARNING",
+        "tracing": "every trace recorded"
+        if opts.trace_all
+        else "OTEL_TRACES_SAMPLER=surge_xray 1,0.05 (as the k8s manifests): per process the "
+        "first trace of each second, then 5 %",
         "bench_overrides": "raised only: join route bucket 2000/s -> 1e6/s, JWKS per-IP bucket "
         "20/s -> 1e6/s, global bucket -> 1e6/s, GATEWAY_WAF_RATE_LIMIT -> 1e9, "
         "NOTIFIER_MAX_CONNECTIONS_PER_IP -> 100000",

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.settings import PlatformSettings
+from shared.telemetry import sampling
 from shared.telemetry.filexport import JsonlFileSpanExporter
 from shared.telemetry.instrument import instrument_libraries
 
@@ -62,14 +63,18 @@ def select_span_exporter(platform: PlatformSettings) -> SpanExporter | None:
 
 
 def build_tracer_provider(service: str, platform: PlatformSettings) -> TracerProvider:
-    """Sampler and OTEL_SDK_DISABLED come from the environment (the SDK's own handling)."""
+    """Sampler and OTEL_SDK_DISABLED come from the environment: the SDK's own samplers, plus
+    `surge_xray` (shared.telemetry.sampling), which a bare TracerProvider cannot look up."""
     resource = Resource.create({"service.name": service})
+    sampler = None
+    if _env("OTEL_TRACES_SAMPLER").lower() == sampling.NAME:
+        sampler = sampling.xray_sampler(_env("OTEL_TRACES_SAMPLER_ARG"))
     if platform.otel_xray_ids:
         # X-Ray ids carry the start epoch in the first 32 bits, so X-Ray accepts our trace ids.
         from opentelemetry.sdk.extension.aws.trace import AwsXRayIdGenerator
 
-        return TracerProvider(resource=resource, id_generator=AwsXRayIdGenerator())
-    return TracerProvider(resource=resource)
+        return TracerProvider(resource=resource, sampler=sampler, id_generator=AwsXRayIdGenerator())
+    return TracerProvider(resource=resource, sampler=sampler)
 
 
 def build_propagator(platform: PlatformSettings) -> CompositePropagator:
