@@ -8,20 +8,38 @@ Setup (all on this machine, every server in its own processes):
 - nginx: a plain reverse proxy (`proxy_pass`, upstream keepalive, HTTP/1.1), `worker_processes`
   = WORKERS, `access_log off`;
 - ours: `python -m services.gateway` with GATEWAY_WORKERS = WORKERS (SO_REUSEPORT), a JWT route
-  (HS256, every request verified), a route and a global token bucket high enough never to
-  throttle (but taken on every request, RateLimit headers included), the WAF on with its
-  default rules (the per-IP rate-based rule raised so the bench address is never blocked),
-  tracing to a span file, metrics, and LOG_LEVEL=WARNING so the access log (INFO) is not
-  written, as nginx has `access_log off`. Kafka: a tansu broker started here.
+  (HS256; a verified token is remembered for up to 30 s, as in production), a route and a
+  global token bucket high enough never to throttle (but taken on every request, RateLimit
+  headers included), the WAF on with its default rules (the per-IP rate-based rule raised so
+  the bench address is never blocked), tracing to a span file sampled as in production
+  (OTEL_TRACES_SAMPLER=surge_xray 1,0.05 as deploy/k8s sets it; `--trace-all` records every
+  trace), metrics, and LOG_LEVEL=WARNING
+  so the access log (INFO) is not written, as nginx has `access_log off`. Kafka: a tansu
+  broker started here;
+- aiohttp_bare (bench/baselines/aiohttp_proxy.py): the ceiling of our stack, what the gateway
+  is built from minus everything it adds: aiohttp + uvloop, WORKERS processes (SO_REUSEPORT),
+  one pooled ClientSession to the same upstream, path+query and Authorization forwarded,
+  status, content type and body returned. No middleware, tracing, metrics, auth or limits.
 
 Measures:
-1. peak throughput: wrk (closed loop, C connections, T threads) against each; same request,
-   the Authorization header added by a wrk Lua script for both (nginx just forwards it);
+1. peak throughput: wrk (closed loop, C connections, T threads) against each of nginx, ours and
+   aiohttp_bare; same request, the Authorization header added by a wrk Lua script for all (the
+   proxies just forward it). Ratios: ours / nginx (`throughput_ratio`, the goal), aiohttp_bare /
+   nginx (`ceiling_ratio_aiohttp_vs_nginx`: what any aiohttp gateway can reach here) and ours /
+   aiohttp_bare (`ours_vs_aiohttp_bare`: what our features cost);
 2. latency at a fixed rate of half OUR peak: an open-loop generator in P processes (each with
    its own event loop and keep-alive connections, a raw HTTP/1.1 client so the generator
    costs little CPU), requests sent at fixed intervals and latency taken from the *scheduled*
    send time, so a stall counts against the server (no coordinated omission). p50/p99/p99.9
-   for both, and the p99 we add over nginx.
+   for both, and the p99 we add over nginx. Each phase also reports the CPU cores in use over
+   its run (`cpu_cores`): the whole machine's and the server's own (its process group). The
+   machine has 2 cores; when its load is well above the server's plus about 0.3 (generator
+   and upstream), other work was running and the tail is not the server's alone.
+
+For iterating on latency, `--only fixed` measures only our peak (to pick the rate) and then the
+fixed-rate phase for nginx and ours, and prints a shorter JSON line without the peak ratios.
+`--rate R` fixes the rate instead of half our peak (with `--only fixed` our peak phase is then
+skipped; its warm-up still runs, so every worker is serving).
 
 nginx and wrk come from Debian (`apt-get install -y nginx-light wrk`); the script installs them
 when run as root. Progress goes to stderr; the last stdout line is one JSON object.
@@ -49,9 +67,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
+# As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
+PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
+TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
 JWT_SECRET = "bench-secret-that-is-long-enough-for-hs256-0000"  # noqa: S105 - bench only
 PATH = "/api/items/42?view=full"
 MAX_CONNECTIONS = 128  # per fixed-rate generator process
+BARE_PROXY = ROOT / "bench" / "baselines" / "aiohttp_proxy.py"
 UPSTREAM_BODY = '{"id":42,"name":"widget","price":9.99,"tags":["a","b"],"stock":true}'
 
 
@@ -403,8 +425,30 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[index]
 
 
+def cpu_ticks(group: int) -> tuple[int, int, int]:
+    """(busy ticks of the machine, all its ticks, ticks used by process group `group`)."""
+    with open("/proc/stat") as fh:
+        values = [int(v) for v in fh.readline().split()[1:]]
+    busy = sum(values) - values[3] - values[4]  # all but idle and iowait
+    used = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process is gone
+            continue
+        if int(fields[2]) == group:
+            used += int(fields[11]) + int(fields[12])  # utime + stime
+    return busy, sum(values), used
+
+
 def fixed_rate(
-    port: int, token: str, rate: float, seconds: float, warmup: float, processes: int
+    port: int,
+    token: str,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    processes: int,
+    server_group: int,
 ) -> dict[str, Any]:
     request = (
         f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -413,7 +457,15 @@ def fixed_rate(
     start_at = time.time() + 1.0
     args = [(port, request, rate / processes, seconds, warmup, start_at)] * processes
     with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        # CPU over the run: a tail made by other work on the machine shows as machine load well
+        # above what the server and the generator use, so a noisy run can be told apart.
+        before, started = cpu_ticks(server_group), time.monotonic()
         results = pool.map(_generator_process, args)
+        after, elapsed = cpu_ticks(server_group), time.monotonic() - started
+    tick = os.sysconf("SC_CLK_TCK")
+    cpus = os.cpu_count() or 1
+    machine = (after[0] - before[0]) / max(1, after[1] - before[1]) * cpus
+    server = (after[2] - before[2]) / tick / elapsed
     latencies = sorted(value for lat, _, _ in results for value in lat)
     failures = sum(failed for _, failed, _ in results)
     missing = sum(lost for _, _, lost in results)
@@ -428,10 +480,23 @@ def fixed_rate(
         "p99_ms": round(percentile(ms, 99), 3),
         "p999_ms": round(percentile(ms, 99.9), 3),
         "max_ms": round(ms[-1], 3) if ms else None,
+        "cpu_cores": {"machine": round(machine, 2), "server": round(server, 2)},
     }
 
 
 # --- the run ----------------------------------------------------------------------------------
+
+
+def start_bare_proxy(tmp: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
+    """The bare aiohttp + uvloop proxy (bench/baselines/aiohttp_proxy.py), its own group."""
+    args = [f"--port={port}", f"--upstream={upstream}", f"--workers={WORKERS}"]
+    return subprocess.Popen(
+        [sys.executable, str(BARE_PROXY), *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp / "aiohttp_bare.stderr", "wb"),
+        start_new_session=True,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -440,9 +505,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--generator-processes", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        choices=("all", "fixed"),
+        default="all",
+        help="fixed: only our peak (to pick the rate) and the fixed-rate phase, for iterating",
+    )
+    parser.add_argument(
+        "--rate", type=float, help="fixed rate in req/s instead of half our peak (skips our peak)"
+    )
+    parser.add_argument(
+        "--trace-all",
+        action="store_true",
+        help="record every trace (the default without OTEL_TRACES_SAMPLER) instead of the "
+        "production manifests' sampling (surge_xray: 1 per second, then 5 %%)",
+    )
     opts = parser.parse_args(argv)
     peak_seconds, warm_seconds = (5.0, 2.0) if opts.quick else (15.0, 5.0)
     fixed_seconds, fixed_warmup = (5.0, 1.0) if opts.quick else (20.0, 3.0)
+    full = opts.only == "all"
 
     ensure_tools()
     sys.path.insert(0, str(ROOT))
@@ -455,7 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     headers = {"Authorization": f"Bearer {token}"}
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-gateway-")))
-        up_port, nginx_port, gw_port = free_port(), free_port(), free_port()
+        up_port, nginx_port, gw_port, bare_port = free_port(), free_port(), free_port(), free_port()
         body = UPSTREAM_BODY.replace("'", "")
         upstream = start_nginx(tmp, "upstream", UPSTREAM_CONF, port=up_port, body=body)
         stack.callback(stop, upstream)
@@ -463,47 +544,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(stop, proxy)
         broker = Tansu.start(log=tmp / "tansu.log")
         stack.callback(broker.stop)
-        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, {})
+        tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
+        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, tracing)
         stack.callback(stop, gateway)
-        log(f"upstream nginx :{up_port}, nginx proxy :{nginx_port}, gateway :{gw_port}")
-        wait_http(f"http://127.0.0.1:{up_port}{PATH}", {})
-        wait_http(f"http://127.0.0.1:{nginx_port}{PATH}", headers)
-        try:
-            wait_http(f"http://127.0.0.1:{gw_port}{PATH}", headers)
-        except TimeoutError:
-            log((tmp / "gateway.stderr").read_text()[-3000:])
-            raise
-        log("all servers answer 200")
-
-        script = tmp / "auth.lua"
-        script.write_text(WRK_LUA.format(token=token))
         urls = {
             "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
             "gateway": f"http://127.0.0.1:{gw_port}{PATH}",
         }
+        if full:
+            bare = start_bare_proxy(tmp, bare_port, up_port)
+            stack.callback(stop, bare)
+            urls["aiohttp_bare"] = f"http://127.0.0.1:{bare_port}{PATH}"
+        log(f"upstream nginx :{up_port}, nginx proxy :{nginx_port}, gateway :{gw_port}")
+        wait_http(f"http://127.0.0.1:{up_port}{PATH}", {})
+        for name, url in urls.items():
+            try:
+                wait_http(url, headers)
+            except TimeoutError:
+                if name != "nginx":
+                    log((tmp / f"{name}.stderr").read_text()[-3000:])
+                raise
+        log("all servers answer 200")
+
+        script = tmp / "auth.lua"
+        script.write_text(WRK_LUA.format(token=token))
         peak: dict[str, dict[str, Any]] = {}
         for name, url in urls.items():
+            if not full and name != "gateway":
+                continue
             log(f"peak {name}: warm-up {warm_seconds:g} s, then {peak_seconds:g} s")
+            # (also with --rate: the warm-up is what makes sure every worker is serving)
             wrk(url, script, warm_seconds, opts.connections, opts.threads)
-            peak[name] = wrk(url, script, peak_seconds, opts.connections, opts.threads)
-            log(f"peak {name}: {peak[name]['rps']:.0f} req/s")
+            if full or opts.rate is None:
+                peak[name] = wrk(url, script, peak_seconds, opts.connections, opts.threads)
+                log(f"peak {name}: {peak[name]['rps']:.0f} req/s")
 
-        rate = peak["gateway"]["rps"] / 2
+        rate = opts.rate if opts.rate is not None else peak["gateway"]["rps"] / 2
         fixed: dict[str, dict[str, Any]] = {}
-        ports = {"nginx": nginx_port, "gateway": gw_port}
-        for name, port in ports.items():
+        servers = {"nginx": (nginx_port, proxy.pid), "gateway": (gw_port, gateway.pid)}
+        for name, (port, group) in servers.items():
             log(f"fixed rate {name}: {rate:.0f} req/s for {fixed_seconds:g} s (+{fixed_warmup:g})")
             fixed[name] = fixed_rate(
-                port, token, rate, fixed_seconds, fixed_warmup, opts.generator_processes
+                port, token, rate, fixed_seconds, fixed_warmup, opts.generator_processes, group
             )
-            log(f"fixed rate {name}: p50 {fixed[name]['p50_ms']} ms, p99 {fixed[name]['p99_ms']}")
+            log(
+                f"fixed rate {name}: p50 {fixed[name]['p50_ms']} ms, p99 {fixed[name]['p99_ms']}"
+                f" ms; CPU cores busy: {fixed[name]['cpu_cores']}"
+            )
         gateway_exit = gateway.poll()
 
-    ratio = peak["gateway"]["rps"] / peak["nginx"]["rps"]
     added_p99 = fixed["gateway"]["p99_ms"] - fixed["nginx"]["p99_ms"]
     errors = sum(p["status_errors"] + p["socket_errors"] for p in peak.values()) + sum(
         f["failures"] + f["unanswered"] for f in fixed.values()
     )
+    fixed_result = {
+        "fixed_rate_rps": round(rate, 1),
+        "fixed_rate_latency_ms": fixed,
+        "added_p99_ms": round(added_p99, 3),
+        "added_p50_ms": round(fixed["gateway"]["p50_ms"] - fixed["nginx"]["p50_ms"], 3),
+        "added_p99_goal_ms": 3.0,
+        "added_p99_ok": added_p99 <= 3.0,
+    }
+    if not full:  # an iteration run: no comparison of peaks, so no ratios
+        partial: dict[str, Any] = {"bench": "gateway", "mode": f"only-{opts.only}"}
+        partial["peak_rps"] = {name: round(p["rps"], 1) for name, p in peak.items()}
+        partial.update(fixed_result, errors=errors, gateway_exit=gateway_exit)
+        print(json.dumps(partial))
+        return 0 if errors == 0 else 1
+
+    rps = {name: p["rps"] for name, p in peak.items()}
+    ratio = rps["gateway"] / rps["nginx"]
     result = {
         "bench": "gateway",
         "mode": "quick" if opts.quick else "full",
@@ -512,29 +622,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         "upstream": "nginx static 200 (return), separate process",
         "load": {
             "peak": f"wrk -t{opts.threads} -c{opts.connections} -d{peak_seconds:g}s "
-            f"(after {warm_seconds:g}s warm-up), same request + JWT header for both",
+            f"(after {warm_seconds:g}s warm-up), same request + JWT header for all",
             "fixed_rate": f"open loop, {opts.generator_processes} processes, raw HTTP/1.1 "
             f"keep-alive, latency from scheduled send time, {fixed_seconds:g}s",
         },
         "gateway_features": "JWT (HS256) + scope check, global+route token buckets with "
         "RateLimit headers, WAF (IP lists, rate-based, size limits, signatures), spans to file, "
         "Prometheus metrics; LOG_LEVEL=WARNING (access log off, as nginx access_log off)",
-        "peak_rps": {
-            "nginx": round(peak["nginx"]["rps"], 1),
-            "gateway": round(peak["gateway"]["rps"], 1),
-        },
+        "tracing": "every trace recorded"
+        if opts.trace_all
+        else "OTEL_TRACES_SAMPLER=surge_xray 1,0.05 (as the k8s manifests): per worker the "
+        "first trace of each second, then 5 %; every request still gets its SERVER and CLIENT "
+        "span objects and traceparent",
+        "aiohttp_bare": "bench/baselines/aiohttp_proxy.py: aiohttp + uvloop, same worker count, "
+        "pooled ClientSession, path+query and Authorization forwarded, status+body returned; "
+        "no features (the ceiling of our stack on this machine)",
+        "peak_rps": {name: round(value, 1) for name, value in rps.items()},
         "peak_latency_ms": {
             name: {"p50": p["p50_us"] / 1000, "p99": p["p99_us"] / 1000} for name, p in peak.items()
         },
         "throughput_ratio": round(ratio, 3),
         "throughput_goal": ">= 0.5",
         "throughput_ok": ratio >= 0.5,
-        "fixed_rate_rps": round(rate, 1),
-        "fixed_rate_latency_ms": fixed,
-        "added_p99_ms": round(added_p99, 3),
-        "added_p50_ms": round(fixed["gateway"]["p50_ms"] - fixed["nginx"]["p50_ms"], 3),
-        "added_p99_goal_ms": 3.0,
-        "added_p99_ok": added_p99 <= 3.0,
+        "ceiling_ratio_aiohttp_vs_nginx": round(rps["aiohttp_bare"] / rps["nginx"], 3),
+        "ours_vs_aiohttp_bare": round(rps["gateway"] / rps["aiohttp_bare"], 3),
+        **fixed_result,
         "errors": errors,
         "gateway_exit": gateway_exit,
         "units": {"rps": "requests/s", "latency": "ms"},

@@ -2,8 +2,11 @@
 
 The standard `OTEL_*` variables keep their meaning because the SDK reads them itself:
 `OTEL_SDK_DISABLED`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_BSP_*`,
-`OTEL_EXPORTER_OTLP_*`. We only decide *where* spans go: OTLP/HTTP when an endpoint is set,
-otherwise the local JSONL span file that the `traces` command reads.
+`OTEL_EXPORTER_OTLP_*`. We only decide *where* spans go: OTLP/HTTP when an endpoint is set
+(the SDK's BatchSpanProcessor), otherwise the local JSONL span file that the `traces` command
+reads, written by our own processor (filexport.JsonlFileSpanProcessor, which keeps the GIL
+free for the event loop), to which this module applies OTEL_BSP_SCHEDULE_DELAY,
+OTEL_BSP_MAX_QUEUE_SIZE and OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
 
 OpenTelemetry's global tracer provider can be set once per process and instrumentations bind to
 it at instrument time, so the provider is built once; later calls return the same `Telemetry`.
@@ -30,7 +33,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from shared.settings import PlatformSettings
 from shared.telemetry import sampling
-from shared.telemetry.filexport import JsonlFileSpanExporter
+from shared.telemetry.filexport import JsonlFileSpanExporter, JsonlFileSpanProcessor
 from shared.telemetry.instrument import instrument_libraries
 
 log = logging.getLogger(__name__)
@@ -121,9 +124,32 @@ def _processor_for(exporter: SpanExporter | None, *, batch: bool) -> SpanProcess
         return None
     if not batch:
         return SimpleSpanProcessor(exporter)
-    # OTLP keeps the SDK's batching defaults; the file flushes faster unless told otherwise
-    fast = isinstance(exporter, JsonlFileSpanExporter) and not _env("OTEL_BSP_SCHEDULE_DELAY")
-    return BatchSpanProcessor(exporter, schedule_delay_millis=_FILE_FLUSH_MILLIS if fast else None)
+    if isinstance(exporter, JsonlFileSpanExporter):
+        # Spans encoded as they end, the file written by a thread that barely needs the GIL
+        # (see filexport); the SDK's batching variables keep their meaning.
+        return JsonlFileSpanProcessor(
+            exporter,
+            schedule_delay_millis=_env_number("OTEL_BSP_SCHEDULE_DELAY", _FILE_FLUSH_MILLIS),
+            max_queue_size=int(_env_number("OTEL_BSP_MAX_QUEUE_SIZE", 2048)),
+            max_export_batch_size=int(_env_number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)),
+        )
+    return BatchSpanProcessor(exporter)  # OTLP: the SDK's batching, defaults from OTEL_BSP_*
+
+
+def _env_number(name: str, default: float) -> float:
+    """A positive number from the environment; a bad value is logged and the default kept
+    (as the SDK treats its OTEL_BSP_* variables)."""
+    text = _env(name)
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if value <= 0:
+        log.warning("ignoring %s=%r: not a positive number", name, text)
+        return default
+    return value
 
 
 @dataclass

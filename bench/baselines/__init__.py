@@ -1,0 +1,1 @@
+"""Baselines the benchmarks start next to our services (each its own process group)."""
