@@ -7,13 +7,14 @@ service map from `messaging.system` and `messaging.destination.name`.
 
 These spans run twice per event, so they avoid the generator-based context managers
 (`start_as_current_span`/`use_span`): `SpanScope` does what `use_span(end_on_exit=True)` does
-with plain method calls. The attributes are still passed at span creation, where samplers
-see them.
+with plain method calls. The attributes are passed at span creation, where samplers see them,
+except under a sampled-out parent: production sampling drops most traces, and building the
+attribute dict for a span that is dropped anyway is wasted on nearly every record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from opentelemetry import context as otel_context
@@ -105,19 +106,42 @@ def producer_span(
     tracer: Tracer | None = None,
 ) -> SpanScope:
     """A PRODUCER span `<topic> publish`; its context is injected into `headers` at once."""
-    attributes: dict[str, AttributeValue] = {
-        "messaging.system": "kafka",
-        "messaging.destination.name": topic,
-        "messaging.operation": "publish",
-        "messaging.operation.type": "send",
-    }
-    _add_message(attributes, key, headers, event_type)
-    span = (tracer or _TRACER).start_span(
-        f"{topic} publish", kind=SpanKind.PRODUCER, attributes=attributes
-    )
+
+    def attributes() -> dict[str, AttributeValue]:
+        found: dict[str, AttributeValue] = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.operation": "publish",
+            "messaging.operation.type": "send",
+        }
+        _add_message(found, key, headers, event_type)
+        return found
+
+    span = _start(tracer, f"{topic} publish", SpanKind.PRODUCER, None, attributes)
     # The span's own context goes into the headers: the consumer's span becomes its child.
     propagate.inject(headers, context=trace.set_span_in_context(span), setter=_SETTER)
     return SpanScope(span)
+
+
+def _start(
+    tracer: Tracer | None,
+    name: str,
+    kind: SpanKind,
+    context: otel_context.Context | None,
+    attributes: Callable[[], dict[str, AttributeValue]],
+) -> Span:
+    """Start a span, building its attributes only when it can be recorded.
+
+    Under a sampled-out parent (production sampling: most traces) the span is dropped anyway,
+    so the attribute dict is not built for the sampler; should a sampler record the span after
+    all (one that ignores the parent), the attributes are set on it then."""
+    parent = trace.get_current_span(context).get_span_context()
+    if parent.is_valid and not parent.trace_flags.sampled:
+        span = (tracer or _TRACER).start_span(name, context=context, kind=kind)
+        if span.is_recording():
+            span.set_attributes(attributes())
+        return span
+    return (tracer or _TRACER).start_span(name, context=context, kind=kind, attributes=attributes())
 
 
 def _add_message(
@@ -142,19 +166,21 @@ def consumer_span(
 ) -> SpanScope:
     """A CONSUMER span `<topic> process` whose parent is the producer's, read from headers."""
     parent = propagate.extract(record.headers, getter=_GETTER)
-    partition = record.partition
-    attributes: dict[str, AttributeValue] = {
-        "messaging.system": "kafka",
-        "messaging.destination.name": record.topic,
-        "messaging.operation": "process",
-        "messaging.operation.type": "process",
-        "messaging.consumer.group.name": group_id,
-        "messaging.kafka.partition": partition,
-        "messaging.destination.partition.id": str(partition),
-        "messaging.kafka.offset": record.offset,
-    }
-    _add_message(attributes, record.key, record.headers, event_type)
-    span = (tracer or _TRACER).start_span(
-        f"{record.topic} process", context=parent, kind=SpanKind.CONSUMER, attributes=attributes
-    )
+
+    def attributes() -> dict[str, AttributeValue]:
+        partition = record.partition
+        found: dict[str, AttributeValue] = {
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.operation": "process",
+            "messaging.operation.type": "process",
+            "messaging.consumer.group.name": group_id,
+            "messaging.kafka.partition": partition,
+            "messaging.destination.partition.id": str(partition),
+            "messaging.kafka.offset": record.offset,
+        }
+        _add_message(found, record.key, record.headers, event_type)
+        return found
+
+    span = _start(tracer, f"{record.topic} process", SpanKind.CONSUMER, parent, attributes)
     return SpanScope(span)

@@ -4,6 +4,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanKind, Tracer
 
 from shared.bus.base import Record
@@ -86,3 +87,35 @@ def test_inject_without_an_active_span_adds_nothing() -> None:
     headers: list[tuple[str, bytes]] = []
     inject_headers(headers)
     assert headers == []
+
+
+def _unsampled_parent_headers() -> tuple[tuple[str, bytes], ...]:
+    return (("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00"),)
+
+
+def test_under_a_sampled_out_parent_the_spans_stay_dropped_and_the_decision_travels(
+    tracer: Tracer, exporter: InMemorySpanExporter
+) -> None:
+    record = Record("parcels", 0, 5, b"k", b"{}", _unsampled_parent_headers())
+    with consumer_span(record, "g", "t.v1", tracer=tracer) as consumed:
+        assert not consumed.is_recording()
+        headers: list[tuple[str, bytes]] = [("ce_id", b"e-2")]
+        with producer_span("next", headers, event_type="t.v1", key=b"k", tracer=tracer):
+            pass
+    assert exporter.get_finished_spans() == ()
+    traceparent = dict(headers)["traceparent"].decode()
+    assert traceparent.startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert traceparent.endswith("-00")  # still not sampled downstream
+
+
+def test_a_sampler_that_records_anyway_still_gets_the_attributes(
+    exporter: InMemorySpanExporter,
+) -> None:
+    provider = TracerProvider(sampler=ALWAYS_ON)  # ignores the parent's decision
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    record = Record("parcels", 2, 9, b"k", b"{}", _unsampled_parent_headers())
+    with consumer_span(record, "g", None, tracer=provider.get_tracer("test")):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {})["messaging.kafka.offset"] == 9
+    assert (span.attributes or {})["messaging.consumer.group.name"] == "g"
