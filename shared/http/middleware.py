@@ -74,24 +74,27 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         f"{method} {route}",
         context=_parent(request.headers),
         kind=SpanKind.SERVER,
-        # what the service map and the traces command read; no more (each attribute is copied)
-        attributes={
-            "http.request.method": method,
-            "http.route": route,
-            "server.address": request.host,
-        },
         record_exception=False,
         set_status_on_exception=False,
     )
+    # Attributes only for a span that records: with production sampling most are not, and no
+    # sampler in use reads attributes, so building them for the sampler would be wasted.
+    recording = span.is_recording()
+    if recording:
+        # what the service map and the traces command read; no more (each attribute is copied)
+        span.set_attributes(
+            {"http.request.method": method, "http.route": route, "server.address": request.host}
+        )
     token = context.attach(trace.set_span_in_context(span))
     try:
         response = await _guarded(request, handler, request_id)
         status = response.status
         return response
     finally:
-        span.set_attribute("http.response.status_code", status)
-        if status >= 500:
-            span.set_status(_ERROR)
+        if recording:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(_ERROR)
         elapsed = time.perf_counter() - started
         request.app[METRICS].observe(route, method, status, elapsed)
         if access_log.isEnabledFor(logging.INFO):

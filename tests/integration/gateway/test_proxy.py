@@ -64,6 +64,21 @@ async def test_hop_by_hop_and_identity_headers_never_reach_the_upstream() -> Non
         assert seen["x-surge-identity-kind"] == "anonymous"
 
 
+async def test_the_upstream_gets_no_request_headers_the_client_did_not_send() -> None:
+    async with running_gateway() as gw:
+        bare = await gw.client.get(
+            "/api/echo", skip_auto_headers=("Accept", "Accept-Encoding", "User-Agent")
+        )
+        seen = (await bare.json())["headers"]
+        # An added Accept-Encoding would bring back a body compressed for nobody.
+        assert not {"accept", "accept-encoding", "user-agent"} & set(seen)
+        sent = await gw.client.get(
+            "/api/echo", headers={"Accept-Encoding": "br", "User-Agent": "probe/1"}
+        )
+        seen = (await sent.json())["headers"]
+        assert (seen["accept-encoding"], seen["user-agent"]) == ("br", "probe/1")
+
+
 async def test_forwarded_for_from_an_untrusted_peer_is_replaced() -> None:
     async with running_gateway() as gw:
         response = await gw.client.get("/api/echo", headers={"X-Forwarded-For": "6.6.6.6"})
