@@ -16,11 +16,8 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from opentelemetry import baggage, propagate, trace
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from services.gateway.headers import response_headers
 from services.gateway.retrybudget import IDEMPOTENT, backoff_seconds
@@ -28,6 +25,7 @@ from services.gateway.routetable import Route
 from services.gateway.routing import UpstreamState
 from services.gateway.waf.engine import BODY_REJECTION
 from shared.http.problems import Problem
+from shared.telemetry import w3c
 
 log = logging.getLogger("gateway.proxy")
 _tracer = trace.get_tracer("services.gateway.proxy")
@@ -35,7 +33,6 @@ RETRY_STATUSES = frozenset({502, 503, 504})
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 Decorate = Callable[[web.StreamResponse], None]
 _ERROR = Status(StatusCode.ERROR)
-_TRACEPARENT = "traceparent"
 
 
 def upstream_url(route: Route, upstream: UpstreamState, request: web.Request) -> str:
@@ -120,7 +117,7 @@ async def _attempt(
             }
         )
     try:
-        _inject(headers, span)
+        w3c.inject(headers, span)
         slots = upstream.slots
         await slots.acquire()  # no suspension while a slot is free
         try:
@@ -168,42 +165,6 @@ async def _attempt(
 # aiohttp's client adds these when absent; a proxy must not: with `Accept-Encoding` added, a
 # client that never asked for compression would be relayed a gzip body it cannot read.
 _CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
-
-
-def _inject(headers: CIMultiDict[str], span: trace.Span) -> None:
-    """What `propagate.inject` writes, without walking the composite propagator per request
-    when it is the default one (W3C trace context and baggage) and there is neither baggage
-    nor tracestate to carry: then only `traceparent` is written."""
-    span_context = span.get_span_context()
-    if (
-        _is_default_textmap(propagate.get_global_textmap())
-        and span_context.is_valid
-        and not span_context.trace_state
-        and not baggage.get_all()
-    ):
-        headers[_TRACEPARENT] = (
-            f"00-{span_context.trace_id:032x}-{span_context.span_id:016x}"
-            f"-{span_context.trace_flags:02x}"
-        )
-        return
-    propagate.inject(headers, context=trace.set_span_in_context(span))
-
-
-_default_checked: tuple[object, bool] = (None, False)
-
-
-def _is_default_textmap(textmap: object) -> bool:
-    """Whether the global propagator is exactly W3C trace context + baggage; cached per
-    propagator object, since it may be replaced (tests, set-up order)."""
-    global _default_checked
-    checked, answer = _default_checked
-    if textmap is checked:
-        return answer
-    parts = getattr(textmap, "_propagators", None) if type(textmap) is CompositePropagator else ()
-    kinds = [type(part) for part in parts or ()]
-    answer = kinds == [TraceContextTextMapPropagator, W3CBaggagePropagator]
-    _default_checked = (textmap, answer)
-    return answer
 
 
 def _retryable(status: int, upstream: UpstreamState) -> Problem:

@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shared.http.keys import METRICS, REQUEST_ID, SETTINGS
 from shared.http.problems import PROBLEM_CONTENT_TYPE, problem_response
+from shared.telemetry import w3c
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -111,7 +112,7 @@ def _parent(headers: CIMultiDictProxy[str]) -> Context:
         _fields_for, _fields = textmap, tuple(textmap.fields)
     for name in _fields:
         if name in headers:
-            return propagate.extract(headers)
+            return w3c.extract(headers)
     return _ROOT
 
 

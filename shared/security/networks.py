@@ -5,6 +5,7 @@ X-Surge-* identity headers). Every service parses the same comma-separated setti
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
@@ -20,11 +21,19 @@ def parse_networks(text: str) -> tuple[Network, ...]:
 
 def is_trusted(address: str | None, networks: Sequence[Network]) -> bool:
     """Whether `address` (a peer or a forwarded hop) lies in `networks`; False if it is no IP."""
+    ip = _parsed(address or "")
+    return ip is not None and any(ip in network for network in networks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Asked on every request, mostly for the same few peers (the gateway, a load balancer):
+    # parsing the text each time was a visible share of a service's request handling.
     try:
-        ip = ipaddress.ip_address(address or "")
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     # A dual-stack socket reports an IPv4 peer as ::ffff:a.b.c.d; match it against IPv4 ranges.
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
+        return ip.ipv4_mapped
+    return ip
