@@ -10,16 +10,9 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from shared.settings import PlatformSettings
 from shared.telemetry.sampling import ReservoirThenRatio, parse_argument, xray_sampler
 from shared.telemetry.setup import build_tracer_provider
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def decisions(sampler: ReservoirThenRatio | ParentBased, count: int) -> list[bool]:
@@ -31,7 +24,7 @@ def decisions(sampler: ReservoirThenRatio | ParentBased, count: int) -> list[boo
 
 
 def test_the_reservoir_takes_the_first_of_each_second_then_the_ratio_decides() -> None:
-    clock = Clock()
+    clock = ManualClock(100.0)
     sampler = ReservoirThenRatio(reservoir=2, ratio=0.0, clock=clock)
     assert decisions(sampler, 5) == [True, True, False, False, False]
     clock.now += 0.5  # same second: the reservoir stays spent
@@ -41,9 +34,9 @@ def test_the_reservoir_takes_the_first_of_each_second_then_the_ratio_decides() -
 
 
 def test_beyond_the_reservoir_the_ratio_is_applied_by_trace_id() -> None:
-    everything = ReservoirThenRatio(reservoir=0, ratio=1.0, clock=Clock())
+    everything = ReservoirThenRatio(reservoir=0, ratio=1.0, clock=ManualClock())
     assert all(decisions(everything, 20))
-    half = ReservoirThenRatio(reservoir=0, ratio=0.5, clock=Clock())
+    half = ReservoirThenRatio(reservoir=0, ratio=0.5, clock=ManualClock())
     low, high = 1, 2**64 - 1  # TraceIdRatioBased compares the low 64 bits with a bound
     assert half.should_sample(None, low, "x").decision == Decision.RECORD_AND_SAMPLE
     assert half.should_sample(None, high, "x").decision == Decision.DROP

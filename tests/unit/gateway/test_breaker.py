@@ -11,16 +11,9 @@ from hypothesis import strategies as st
 from services.gateway.breaker import Breaker, State
 from services.gateway.retrybudget import RetryBudget, backoff_seconds
 from services.gateway.routetable import CircuitBreaker, Retries
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def state_of(breaker: Breaker) -> State:
@@ -28,7 +21,7 @@ def state_of(breaker: Breaker) -> State:
 
 
 def test_opens_after_consecutive_failures_then_half_opens_and_closes() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     breaker = Breaker(CircuitBreaker(consecutive_failures=3, open_seconds=10), clock)
     for _ in range(3):
         assert breaker.allow()
@@ -45,7 +38,7 @@ def test_opens_after_consecutive_failures_then_half_opens_and_closes() -> None:
 
 
 def test_a_failed_probe_opens_again() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     breaker = Breaker(CircuitBreaker(consecutive_failures=1, open_seconds=5), clock)
     breaker.record(False)
     clock.now = 5.0
@@ -56,7 +49,7 @@ def test_a_failed_probe_opens_again() -> None:
 
 
 def test_opens_on_error_rate_within_the_window() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     config = CircuitBreaker(
         consecutive_failures=100, error_rate=0.5, min_requests=10, window_seconds=10
     )
@@ -67,7 +60,7 @@ def test_opens_on_error_rate_within_the_window() -> None:
 
 
 def test_old_outcomes_leave_the_window() -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     config = CircuitBreaker(
         consecutive_failures=100, error_rate=0.5, min_requests=10, window_seconds=10
     )

@@ -11,18 +11,19 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.gateway import keys
 from services.gateway.waf import Waf
 from services.gateway.waf.admin import routes
-from tests.unit.gateway.waf_support import FakeClock, make_waf, serve, table
+from tests.clock import ManualClock
+from tests.unit.gateway.waf_support import make_waf, serve, table
 
 pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def waf(clock: FakeClock) -> Waf:
+def waf(clock: ManualClock) -> Waf:
     return make_waf(clock, waf_rate_limit=2, waf_rate_block_seconds=300)
 
 
@@ -36,7 +37,7 @@ async def admin(waf: Waf) -> AsyncIterator[TestClient[web.Request, web.Applicati
 
 
 async def test_blocked_addresses_are_listed_and_can_be_unblocked(
-    waf: Waf, clock: FakeClock, admin: TestClient[web.Request, web.Application]
+    waf: Waf, clock: ManualClock, admin: TestClient[web.Request, web.Application]
 ) -> None:
     async with serve(waf, table({"id": "r", "prefix": "/", "upstream": "up"})) as gw:
         statuses = [(await gw.get("/x")).status for _ in range(3)]
@@ -71,7 +72,7 @@ async def test_an_invalid_address_is_400(admin: TestClient[web.Request, web.Appl
 
 
 async def test_an_operator_can_block_an_address_for_a_period(
-    waf: Waf, clock: FakeClock, admin: TestClient[web.Request, web.Application]
+    waf: Waf, clock: ManualClock, admin: TestClient[web.Request, web.Application]
 ) -> None:
     response = await admin.post(
         "/admin/waf/blocks", json={"ip": "2001:db8::7", "seconds": 60, "reason": "abuse ticket"}

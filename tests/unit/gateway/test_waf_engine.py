@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from tests.unit.gateway.waf_support import FakeClock, Reply, make_waf, serve, table
+from tests.clock import ManualClock
+from tests.unit.gateway.waf_support import Reply, make_waf, serve, table
 
 pytestmark = pytest.mark.unit
 
@@ -162,7 +163,7 @@ async def test_deny_list_and_allow_list_block_the_client() -> None:
 
 
 async def test_rate_based_rule_blocks_past_the_limit_then_releases() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     registry = CollectorRegistry()
     waf = make_waf(
         clock, registry, waf_rate_limit=5, waf_rate_window_seconds=60, waf_rate_block_seconds=120

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from services.gateway.waf.ratebased import BUCKETS, RateBasedRule
-from tests.unit.gateway.waf_support import FakeClock
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.unit
 
 
-def rule(clock: FakeClock, **overrides: float) -> RateBasedRule:
+def rule(clock: ManualClock, **overrides: float) -> RateBasedRule:
     params: dict[str, float] = {
         "limit": 2000,
         "window_seconds": 300.0,
@@ -28,7 +28,7 @@ def rule(clock: FakeClock, **overrides: float) -> RateBasedRule:
 
 
 def test_the_limit_is_allowed_and_one_more_exceeds_it() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock)
     for _ in range(2000):
         clock.advance(0.1)  # 2000 requests within 200 s: inside the 300 s window
@@ -37,7 +37,7 @@ def test_the_limit_is_allowed_and_one_more_exceeds_it() -> None:
 
 
 def test_addresses_are_counted_separately() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, limit=3)
     for _ in range(3):
         assert not rate.hit("a")
@@ -46,7 +46,7 @@ def test_addresses_are_counted_separately() -> None:
 
 
 def test_requests_older_than_the_window_stop_counting() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, limit=3, window_seconds=300)
     for _ in range(3):
         assert not rate.hit("a")
@@ -57,7 +57,7 @@ def test_requests_older_than_the_window_stop_counting() -> None:
 
 
 def test_requests_inside_the_window_keep_counting() -> None:
-    clock = FakeClock(0.0)
+    clock = ManualClock(0.0)
     rate = rule(clock, limit=3, window_seconds=300)
     for _ in range(3):
         assert not rate.hit("a")
@@ -66,7 +66,7 @@ def test_requests_inside_the_window_keep_counting() -> None:
 
 
 def test_a_block_lasts_its_period_then_is_released() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, block_seconds=600)
     block = rate.block("a")
     assert rate.blocked("a") == block
@@ -79,7 +79,7 @@ def test_a_block_lasts_its_period_then_is_released() -> None:
 
 
 def test_unblock_lifts_the_block_and_resets_the_count() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, limit=2)
     rate.hit("a")
     rate.hit("a")
@@ -91,7 +91,7 @@ def test_unblock_lifts_the_block_and_resets_the_count() -> None:
 
 
 def test_tracked_addresses_are_bounded_least_recent_first() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, limit=2, max_tracked=2)
     for key in ("a", "b", "a", "b"):
         assert not rate.hit(key)
@@ -102,7 +102,7 @@ def test_tracked_addresses_are_bounded_least_recent_first() -> None:
 
 
 def test_blocks_are_bounded_too() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     rate = rule(clock, max_tracked=2)
     for key in ("a", "b", "c"):
         rate.block(key)
@@ -111,4 +111,4 @@ def test_blocks_are_bounded_too() -> None:
 
 def test_invalid_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="limit>=1"):
-        rule(FakeClock(), limit=0)
+        rule(ManualClock(), limit=0)

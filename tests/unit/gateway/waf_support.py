@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry
 from services.gateway import cors
 from services.gateway.routetable import Route, RouteTable
 from services.gateway.waf import Waf
+from tests.clock import ManualClock
 
 
 @dataclass(frozen=True)
@@ -44,27 +45,16 @@ class WafTestSettings:
     security_headers: bool = True
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 def settings(**overrides: Any) -> WafTestSettings:
     return replace(WafTestSettings(), **overrides)
 
 
 def make_waf(
-    clock: FakeClock | None = None, registry: CollectorRegistry | None = None, **overrides: Any
+    clock: ManualClock | None = None, registry: CollectorRegistry | None = None, **overrides: Any
 ) -> Waf:
     return Waf(
         settings(**overrides),
-        clock=clock or FakeClock(),
+        clock=clock or ManualClock(),
         registry=registry if registry is not None else CollectorRegistry(),
     )
 

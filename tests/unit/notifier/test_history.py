@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 
 from services.notifier.history import History
+from tests.clock import ManualClock
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make(size: int = 3, ttl: float = 60.0, start: int = 0) -> tuple[History, Clock]:
-    clock = Clock()
+def make(size: int = 3, ttl: float = 60.0, start: int = 0) -> tuple[History, ManualClock]:
+    clock = ManualClock()
     history = History(size, ttl, "e", clock)
     history.begin(0, start)
     return history, clock
