@@ -9,7 +9,7 @@ on both sides, as a service under load would do it (256 publishes in flight, eac
 acknowledged). Consuming is timed from the first record to the last, after the group join, in
 a consumer group with a commit per batch; ours decodes every CloudEvent, opens a CONSUMER span
 and calls a no-op handler. Ours runs traced as a service runs by default (`--telemetry file`:
-OpenTelemetry SDK, BatchSpanProcessor, JSONL span file in a temporary directory); a phase's
+OpenTelemetry SDK, JsonlFileSpanProcessor, JSONL span file in a temporary directory); a phase's
 time includes flushing the spans it created. One warm-up round per side, then the median of
 `--rounds` rounds. Progress goes to stderr; stdout gets one JSON line with the figures.
 """
@@ -209,7 +209,7 @@ async def raw(platform: PlatformSettings, count: int, size: int) -> Figures:
 
 
 TELEMETRY = {
-    "file": "SDK on, BatchSpanProcessor -> JsonlFileSpanExporter (the platform default)",
+    "file": "SDK on, every record traced, JsonlFileSpanProcessor -> span file (the default)",
     "sdk": "SDK on, every span recorded, no exporter (OTEL_TRACES_EXPORTER=none)",
     "off": "SDK not configured: API no-op spans, no traceparent (NOT how services run)",
 }
