@@ -53,8 +53,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +64,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.support import free_port, percentile, stop_group  # noqa: E402 - after the root
+
 WORKERS = 2
 # As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
 PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
@@ -101,13 +102,6 @@ def ensure_tools() -> None:
 
 def _which(tool: str) -> str | None:
     return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_http(url: str, headers: dict[str, str], timeout: float = 60.0) -> None:
@@ -236,19 +230,6 @@ def start_gateway(
         stderr=open(tmp / "gateway.stderr", "wb"),
         start_new_session=True,
     )
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, sig)  # the group: nginx workers, gateway workers
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 # --- peak throughput: wrk ---------------------------------------------------------------------
@@ -418,13 +399,6 @@ def _generator_process(args: tuple[int, bytes, float, float, float, float]) -> A
         return asyncio.run(_fixed_rate(*args))
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
 def cpu_ticks(group: int) -> tuple[int, int, int]:
     """(busy ticks of the machine, all its ticks, ticks used by process group `group`)."""
     with open("/proc/stat") as fh:
@@ -526,7 +500,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     full = opts.only == "all"
 
     ensure_tools()
-    sys.path.insert(0, str(ROOT))
     from shared.security import issue_hs256
     from shared.stack.tansu import Tansu
 
@@ -539,21 +512,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         up_port, nginx_port, gw_port, bare_port = free_port(), free_port(), free_port(), free_port()
         body = UPSTREAM_BODY.replace("'", "")
         upstream = start_nginx(tmp, "upstream", UPSTREAM_CONF, port=up_port, body=body)
-        stack.callback(stop, upstream)
+        stack.callback(stop_group, upstream)
         proxy = start_nginx(tmp, "proxy", PROXY_CONF, port=nginx_port, upstream=up_port)
-        stack.callback(stop, proxy)
+        stack.callback(stop_group, proxy)
         broker = Tansu.start(log=tmp / "tansu.log")
         stack.callback(broker.stop)
         tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
         gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, tracing)
-        stack.callback(stop, gateway)
+        stack.callback(stop_group, gateway)
         urls = {
             "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
             "gateway": f"http://127.0.0.1:{gw_port}{PATH}",
         }
         if full:
             bare = start_bare_proxy(tmp, bare_port, up_port)
-            stack.callback(stop, bare)
+            stack.callback(stop_group, bare)
             urls["aiohttp_bare"] = f"http://127.0.0.1:{bare_port}{PATH}"
         log(f"upstream nginx :{up_port}, nginx proxy :{nginx_port}, gateway :{gw_port}")
         wait_http(f"http://127.0.0.1:{up_port}{PATH}", {})

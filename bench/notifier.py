@@ -38,6 +38,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.support import free_port  # noqa: E402 - after the root
+
 SECRET = "bench-secret-long-enough-for-hs256-000000000"  # noqa: S105 - bench only
 SERVICE_TOKEN = "bench-service-token"  # noqa: S105 - bench only
 PROCS = 4
@@ -51,12 +53,6 @@ def raise_nofile() -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
-
-
-def free_port() -> int:
-    from shared.stack.tansu import free_port as pick
-
-    return pick()
 
 
 def rss_kib(pid: int) -> int:

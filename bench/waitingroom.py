@@ -49,7 +49,6 @@ import multiprocessing
 import os
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,6 +63,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from bench.support import free_port, percentile, stop_group  # noqa: E402 - after the root
+
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0000"  # noqa: S105 - bench only
 ADMIN = "bench-admin-token"
 ZONE = "bench"
@@ -114,20 +116,6 @@ def log(message: str) -> None:
     print(f"[bench/waitingroom] {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[index]
-
-
 def user_token(user: str) -> str:
     from shared.security import issue_hs256
 
@@ -147,22 +135,9 @@ def start_service(tmp: Path, module: str, env: dict[str, str]) -> subprocess.Pop
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=open(tmp / f"{name}.stderr", "wb"),  # the child owns it
-        start_new_session=True,  # its own group: stop() takes the gateway's workers too
+        start_new_session=True,  # its own group: stop_group() takes the gateway's workers too
         preexec_fn=die_with_parent,  # gone even if the bench is SIGKILLed
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def call(
@@ -473,7 +448,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
     visitors, samples, window = (1_000, 100, 10.0) if opts.quick else (10_000, 300, 20.0)
-    sys.path.insert(0, str(ROOT))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every child
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -511,7 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for module in ("services.waitingroom", "services.notifier", "services.gateway"):
             name = module.rsplit(".", 1)[-1]
             procs[name] = start_service(tmp, module, env)
-            stack.callback(stop, procs[name])
+            stack.callback(stop_group, procs[name])
         for name, port in (("waitingroom", "wr"), ("notifier", "nf"), ("gateway", "gw")):
             wait_ready(f"http://127.0.0.1:{ports[port]}/readyz", procs, tmp)
             log(f"{name} ready on :{ports[port]}")
