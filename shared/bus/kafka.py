@@ -119,44 +119,35 @@ class KafkaBus:
                 raise for_code(code)(f"creating topic {topic}")
 
     async def publish(self, spec: EventSpec[Any], event: CloudEvent[Any]) -> Delivery:
-        key, value, headers = encode(spec, event)
-        return await self._send(spec.topic, value, key, headers, event.type)
+        return await (await self.enqueue(spec, event))
 
     async def publish_raw(
         self, topic: str, value: bytes, *, key: bytes | None, headers: Headers
     ) -> Delivery:
         event_type = next((v.decode() for k, v in headers if k == "ce_type"), None)
-        return await self._send(topic, value, key, list(headers), event_type)
+        return await (await self._enqueue(topic, value, key, list(headers), event_type))
 
-    async def _send(
+    async def enqueue(
+        self, spec: EventSpec[Any], event: CloudEvent[Any]
+    ) -> asyncio.Future[Delivery]:
+        key, value, headers = encode(spec, event)
+        return await self._enqueue(spec.topic, value, key, headers, event.type)
+
+    async def _enqueue(
         self,
         topic: str,
         value: bytes,
         key: bytes | None,
         headers: list[tuple[str, bytes]],
         event_type: str | None,
-    ) -> Delivery:
+    ) -> asyncio.Future[Delivery]:
+        """Into the producer's buffer (in call order); the future resolves on acks=all."""
         if self._producer is None:
             raise RuntimeError("KafkaBus.publish before start()")
-        with producer_span(topic, headers, event_type=event_type, key=key) as span:
-            metadata = await self._producer.send_and_wait(topic, value, key=key, headers=headers)
-            partition, offset = metadata.partition, metadata.offset
-            if span.is_recording():
-                span.set_attributes(
-                    {"messaging.kafka.partition": partition, "messaging.kafka.offset": offset}
-                )
-        return Delivery(topic, partition, offset)
-
-    async def enqueue(
-        self, spec: EventSpec[Any], event: CloudEvent[Any]
-    ) -> asyncio.Future[Delivery]:
-        if self._producer is None:
-            raise RuntimeError("KafkaBus.enqueue before start()")
-        key, value, headers = encode(spec, event)
-        # The PRODUCER span lasts until the acknowledgement, as it does for `publish`.
-        span = producer_span(spec.topic, headers, event_type=event.type, key=key).span
+        # The PRODUCER span lasts until the acknowledgement.
+        span = producer_span(topic, headers, event_type=event_type, key=key).span
         try:
-            sent = await self._producer.send(spec.topic, value, key=key, headers=headers)
+            sent = await self._producer.send(topic, value, key=key, headers=headers)
         except BaseException as exc:
             _end_span(span, exc)
             raise
@@ -179,7 +170,7 @@ class KafkaBus:
                 )
             span.end()
             if not delivered.done():
-                delivered.set_result(Delivery(spec.topic, metadata.partition, metadata.offset))
+                delivered.set_result(Delivery(topic, metadata.partition, metadata.offset))
 
         sent.add_done_callback(acknowledged)
         return delivered
