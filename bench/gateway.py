@@ -65,12 +65,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import free_port, percentile, stop_group  # noqa: E402 - after the root
+from bench.support import (  # noqa: E402 - after the root
+    add_tracing_option,
+    free_port,
+    percentile,
+    stop_group,
+    tracing,
+)
 
 WORKERS = 2
-# As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
-PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
-TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
 JWT_SECRET = "bench-secret-that-is-long-enough-for-hs256-0000"  # noqa: S105 - bench only
 PATH = "/api/items/42?view=full"
 MAX_CONNECTIONS = 128  # per fixed-rate generator process
@@ -488,12 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, help="fixed rate in req/s instead of half our peak (skips our peak)"
     )
-    parser.add_argument(
-        "--trace-all",
-        action="store_true",
-        help="record every trace (the default without OTEL_TRACES_SAMPLER) instead of the "
-        "production manifests' sampling (surge_xray: 1 per second, then 5 %%)",
-    )
+    add_tracing_option(parser)
     opts = parser.parse_args(argv)
     peak_seconds, warm_seconds = (5.0, 2.0) if opts.quick else (15.0, 5.0)
     fixed_seconds, fixed_warmup = (5.0, 1.0) if opts.quick else (20.0, 3.0)
@@ -517,8 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(stop_group, proxy)
         broker = Tansu.start(log=tmp / "tansu.log")
         stack.callback(broker.stop)
-        tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
-        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, tracing)
+        tracing_env, tracing_note = tracing(opts)
+        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, tracing_env)
         stack.callback(stop_group, gateway)
         urls = {
             "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
@@ -602,11 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gateway_features": "JWT (HS256) + scope check, global+route token buckets with "
         "RateLimit headers, WAF (IP lists, rate-based, size limits, signatures), spans to file, "
         "Prometheus metrics; LOG_LEVEL=WARNING (access log off, as nginx access_log off)",
-        "tracing": "every trace recorded"
-        if opts.trace_all
-        else "OTEL_TRACES_SAMPLER=surge_xray 1,0.05 (as the k8s manifests): per worker the "
-        "first trace of each second, then 5 %; every request still gets its SERVER and CLIENT "
-        "span objects and traceparent",
+        "tracing": tracing_note,
         "aiohttp_bare": "bench/baselines/aiohttp_proxy.py: aiohttp + uvloop, same worker count, "
         "pooled ClientSession, path+query and Authorization forwarded, status+body returned; "
         "no features (the ceiling of our stack on this machine)",

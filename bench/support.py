@@ -6,6 +6,7 @@ The benchmarks run as scripts (`python bench/<name>.py`), so each puts the repos
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -13,7 +14,11 @@ from collections.abc import Sequence
 
 from shared.stack.tansu import free_port
 
-__all__ = ["free_port", "percentile", "stop_group"]
+__all__ = ["add_tracing_option", "free_port", "percentile", "stop_group", "tracing"]
+
+# As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
+PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
+TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
@@ -36,3 +41,23 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return float("nan")
     index = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values)) - 1))
     return sorted_values[index]
+
+
+def add_tracing_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--trace-all",
+        action="store_true",
+        help="record every trace (the default without OTEL_TRACES_SAMPLER) instead of the "
+        "production manifests' sampling (surge_xray: 1 per second, then 5 %%)",
+    )
+
+
+def tracing(opts: argparse.Namespace) -> tuple[dict[str, str], str]:
+    """The services' tracing environment for this run, and how the result JSON names it."""
+    if opts.trace_all:
+        return TRACE_ALL, "every trace recorded"
+    return PRODUCTION_SAMPLING, (
+        "OTEL_TRACES_SAMPLER=surge_xray 1,0.05 (as the k8s manifests): per process the first "
+        "trace of each second, then 5 %; every request still gets its span objects and "
+        "traceparent"
+    )

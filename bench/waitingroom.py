@@ -64,7 +64,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.support import free_port, percentile, stop_group  # noqa: E402 - after the root
+from bench.support import (  # noqa: E402 - after the root
+    add_tracing_option,
+    free_port,
+    percentile,
+    stop_group,
+    tracing,
+)
 
 SECRET = "bench-secret-that-is-long-enough-for-hs256-0000"  # noqa: S105 - bench only
 ADMIN = "bench-admin-token"
@@ -72,9 +78,6 @@ ZONE = "bench"
 SESSION_TTL = 3600.0
 RATE = 1200.0  # admissions per minute during the accuracy window
 GATEWAY_WORKERS = 2
-# As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
-PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
-TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
 LOAD_PROCS = 4
 CONCURRENCY = 64  # in-flight requests per load process
 JWKS = "/waitingroom/.well-known/jwks.json"
@@ -439,14 +442,9 @@ def admission_rate(decisions: list[float], t0: float, t1: float) -> dict[str, An
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run (smoke test)")
-    parser.add_argument(
-        "--trace-all",
-        action="store_true",
-        help="record every trace (the default without OTEL_TRACES_SAMPLER) instead of the "
-        "production manifests' sampling (surge_xray: 1 per second, then 5 %%)",
-    )
+    add_tracing_option(parser)
     opts = parser.parse_args(argv)
-    tracing = TRACE_ALL if opts.trace_all else PRODUCTION_SAMPLING
+    tracing_env, tracing_note = tracing(opts)
     visitors, samples, window = (1_000, 100, 10.0) if opts.quick else (10_000, 300, 20.0)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every child
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -478,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "GATEWAY_WAF_RATE_LIMIT": "1000000000",
             "GATEWAY_WAITINGROOM_JWKS_URL": f"http://127.0.0.1:{ports['wr']}{JWKS}",
-            **tracing,
+            **tracing_env,
         }
         env.pop("MONGODB_URL", None)
         procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -620,10 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "load": f"{LOAD_PROCS} processes x {CONCURRENCY} keep-alive connections (aiohttp, "
         "closed loop), all through the gateway",
         "gateway": f"GATEWAY_WORKERS={GATEWAY_WORKERS}, JWT auth + WAF on, LOG_LEVEL=WARNING",
-        "tracing": "every trace recorded"
-        if opts.trace_all
-        else "OTEL_TRACES_SAMPLER=surge_xray 1,0.05 (as the k8s manifests): per process the "
-        "first trace of each second, then 5 %",
+        "tracing": tracing_note,
         "bench_overrides": "raised only: join route bucket 2000/s -> 1e6/s, JWKS per-IP bucket "
         "20/s -> 1e6/s, global bucket -> 1e6/s, GATEWAY_WAF_RATE_LIMIT -> 1e9, "
         "NOTIFIER_MAX_CONNECTIONS_PER_IP -> 100000",
