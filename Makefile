@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 # The page test drives headless Chromium with playwright-core (Node) from here.
 BROWSER := tests/browser
+# Every benchmark script (bench/support.py and the package marker are not benchmarks).
+BENCHES := $(filter-out bench/__init__.py bench/support.py,$(wildcard bench/*.py))
 
-.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi clean
+.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi clean clean-data embedded
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,8 +18,12 @@ $(STAMP): pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-## run: the whole stack on this machine (tansu broker + every service), Ctrl-C stops it
-run: $(STAMP)
+## embedded: build FerretDB (Go) and fetch Kafka's jars (Maven) once, into .run/
+embedded: $(STAMP)
+	@$(BIN)/python -m shared.stack.embedded
+
+## run: the whole stack on this machine (FerretDB + Kafka + every service), Ctrl-C stops it
+run: $(STAMP) embedded
 	@$(BIN)/surge-stack
 
 ## test: lint, format check, strict types, then every test (unit, integration, e2e)
@@ -30,13 +36,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser
+pytest: $(STAMP) browser embedded
 	$(BIN)/pytest
 
-unit integration: $(STAMP)
+unit integration: $(STAMP) embedded
 	$(BIN)/pytest -m $@
 
-e2e: $(STAMP) browser
+e2e: $(STAMP) browser embedded
 	$(BIN)/pytest -m $@
 
 ## browser: Debian's chromium and playwright-core (tests/browser/node_modules) for the page test
@@ -52,12 +58,12 @@ $(BROWSER)/node_modules/.package-lock.json: $(BROWSER)/package.json $(BROWSER)/p
 	cd $(BROWSER) && npm ci --no-audit --no-fund
 
 ## bench: every benchmark, quick mode
-bench: $(STAMP)
+bench: $(STAMP) embedded
 	@if ! command -v nginx >/dev/null && ! test -x /usr/sbin/nginx || ! command -v wrk >/dev/null; then \
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y nginx-light wrk || exit 1; \
 		else echo "bench needs nginx and wrk: sudo apt-get update && sudo apt-get install -y nginx-light wrk"; exit 1; fi; \
 	fi
-	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
 traces: $(STAMP)
 	@$(BIN)/traces $(ARGS)
@@ -73,5 +79,10 @@ asyncapi: $(STAMP)
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
 
+## clean: the venv, caches, logs and built servers; never the data (see clean-data)
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run/bin .run/kafka .run/logs .run/spans*.jsonl
+
+## clean-data: every stored document, event and generated secret of `make run`
+clean-data:
+	rm -rf .run/data .run/secrets.env

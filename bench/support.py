@@ -12,7 +12,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 
-from shared.stack.tansu import free_port
+from shared.stack.servers import free_port
 
 __all__ = ["add_tracing_option", "free_port", "percentile", "stop_group", "tracing"]
 

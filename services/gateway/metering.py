@@ -1,10 +1,13 @@
 """Usage metering per API key and route: counted in memory, flushed every `flush_seconds`.
 
-A flush `$inc`-upserts one document per key, route and UTC day into the `usage` collection
-(`_id` = "<key>|<route>|<day>"), publishes the same deltas as `gateway.usage.v1` events, and
-syncs the quota counters. A failed store write puts the counts back for the next flush; a
-failed publish is logged (the store stays the source of truth). `stop()` flushes once more.
-Requests without an API key are not metered (nobody to bill).
+Each process keeps cumulative counts per key, route and UTC day and a flush stores them in its
+own document of the `usage` collection (`shared.storeops.WriterCounters`:
+"<key>|<route>|<day>|<writer>", one unordered bulk write), so processes never update the same
+document and a retried flush cannot count twice; a day's usage is the sum of every writer's
+document. A flush also publishes what was counted since the last one as `gateway.usage.v1`
+events and syncs the quota counters. A failed store write leaves the counts for the next
+flush; a failed publish is logged (the store stays the source of truth). `stop()` flushes once
+more. Requests without an API key are not metered (nobody to bill).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from services.gateway.quotas import Quotas
 from services.gateway.routetable import Route
 from shared.bus.base import Bus
 from shared.events.contracts.gateway import USAGE_REPORTED, UsageReported
+from shared.storeops import WriterCounters
 
 log = logging.getLogger("gateway.metering")
 FIELDS = ("requests", "throttled", "quota_used")
@@ -55,14 +59,18 @@ class Metering:
         quotas: Quotas | None = None,
         source: str = "gateway",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        writer: str | None = None,
     ) -> None:
         self._collection = collection
+        self._store = WriterCounters(collection, writer=writer)
         self._bus = bus
         self._flush_seconds = flush_seconds
         self._quotas = quotas
         self._source = source
         self._now = now
-        self._pending: dict[_Slot, Tally[str]] = {}
+        self._totals: dict[_Slot, Tally[str]] = {}  # cumulative, this process
+        self._stored: dict[_Slot, Tally[str]] = {}  # the part of it stored
+        self._reported: dict[_Slot, Tally[str]] = {}  # the part of it published
         self._since = now()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -82,9 +90,9 @@ class Metering:
         if identity.key_id is None:
             return
         slot = (identity.key_id, route.id, self._now().date())
-        tally = self._pending.get(slot)
+        tally = self._totals.get(slot)
         if tally is None:
-            tally = self._pending[slot] = Tally()
+            tally = self._totals[slot] = Tally()
         tally["requests"] += 1
         if throttled:
             tally["throttled"] += 1
@@ -115,41 +123,57 @@ class Metering:
                 log.exception("usage flush failed")
 
     async def flush(self) -> int:
-        """Write and publish what was counted since the last flush; returns the slots written."""
+        """Store and publish what was counted since the last flush; returns the slots written."""
         async with self._lock:
-            pending, self._pending = self._pending, {}
+            changed = {
+                slot: Tally(tally)
+                for slot, tally in self._totals.items()
+                if tally != self._stored.get(slot)
+            }
             started, self._since = self._since, self._now()
-            if pending:
-                await self._write(pending)
-                await self._publish(pending, started, self._since)
+            if changed:
+                await self._write(changed)
+                self._stored.update(changed)
+                await self._publish(self._deltas(changed), started, self._since)
+            self._forget_finished_days()
             if self._quotas is not None:
                 await self._quotas.sync()
-            return len(pending)
+            return len(changed)
 
-    async def _write(self, pending: dict[_Slot, Tally[str]]) -> None:
-        # One upsert per slot (not bulk_write: the stand-in store cannot run pymongo's
-        # UpdateOne); a failure puts that slot and the unwritten ones back for the next flush.
-        slots = list(pending.items())
-        for done, (slot, tally) in enumerate(slots):
-            key_id, route_id, day = slot
-            try:
-                await self._collection.update_one(
-                    {"_id": f"{key_id}|{route_id}|{day.isoformat()}"},
-                    {
-                        "$inc": {f: tally[f] for f in FIELDS},
-                        "$setOnInsert": {
-                            "key_id": key_id,
-                            "route_id": route_id,
-                            "day": day.isoformat(),
-                        },
-                    },
-                    upsert=True,
-                )
-            except Exception:
-                self.flush_failures.inc()
-                for unwritten, counts in slots[done:]:
-                    self._pending.setdefault(unwritten, Tally()).update(counts)
-                raise
+    async def _write(self, changed: dict[_Slot, Tally[str]]) -> None:
+        try:
+            await self._store.store(
+                {
+                    _slot_id(slot): {
+                        **{f: tally[f] for f in FIELDS},
+                        "key_id": slot[0],
+                        "route_id": slot[1],
+                        "day": slot[2].isoformat(),
+                    }
+                    for slot, tally in changed.items()
+                }
+            )
+        except Exception:
+            self.flush_failures.inc()
+            raise
+
+    def _deltas(self, changed: dict[_Slot, Tally[str]]) -> dict[_Slot, Tally[str]]:
+        deltas = {}
+        for slot, tally in changed.items():
+            delta = Tally(tally)
+            delta.subtract(self._reported.get(slot, Tally()))
+            self._reported[slot] = tally
+            deltas[slot] = delta
+        return deltas
+
+    def _forget_finished_days(self) -> None:
+        today = self._now().date()
+        for slot in [
+            s for s, t in self._totals.items() if s[2] < today and t == self._stored.get(s)
+        ]:
+            del self._totals[slot]
+            self._stored.pop(slot, None)
+            self._reported.pop(slot, None)
 
     async def _publish(
         self, pending: dict[_Slot, Tally[str]], start: datetime, end: datetime
@@ -175,19 +199,27 @@ class Metering:
                 log.warning("could not publish usage of key %s", key_id, exc_info=True)
 
     async def usage(self, key_id: str, *, since: date, until: date) -> list[UsageRow]:
-        """Stored totals plus what this process has not flushed yet, by day and route."""
+        """Every writer's stored counts plus what this process has not stored yet, by day and
+        route."""
         query = {"key_id": key_id, "day": {"$gte": since.isoformat(), "$lte": until.isoformat()}}
-        docs = await self._collection.find(query).to_list(MAX_USAGE_ROWS)
+        docs = await self._store.documents(query, MAX_USAGE_ROWS)
         totals: dict[tuple[str, date], Tally[str]] = {}
         for doc in docs:
             slot = (str(doc["route_id"]), date.fromisoformat(doc["day"]))
             totals.setdefault(slot, Tally()).update({f: int(doc.get(f, 0)) for f in FIELDS})
-        for (key, route_id, day), tally in self._pending.items():
+        for (key, route_id, day), tally in self._totals.items():
             if key == key_id and since <= day <= until:
-                totals.setdefault((route_id, day), Tally()).update(tally)
+                unstored = Tally(tally)
+                unstored.subtract(self._stored.get((key, route_id, day), Tally()))
+                totals.setdefault((route_id, day), Tally()).update(unstored)
         return [
             UsageRow(key_id, route_id, day, *(tally[f] for f in FIELDS))
             for (route_id, day), tally in sorted(
                 totals.items(), key=lambda item: (item[0][1], item[0][0])
             )
         ]
+
+
+def _slot_id(slot: _Slot) -> str:
+    key_id, route_id, day = slot
+    return f"{key_id}|{route_id}|{day.isoformat()}"

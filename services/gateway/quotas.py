@@ -1,11 +1,13 @@
 """Request quotas per API key per UTC calendar day, ISO week (from Monday) and month.
 
-Counting is in memory, so it is exact within a process and costs no I/O per request. The
-first request of a key in a period reads the persisted count (`quota_usage` collection, one
-document per key and period). `sync()` (run by Metering's flush loop) adds the local
-increments with `$inc` and reads back the total, which includes what other workers and
-replicas added: across processes a quota can be overshot by at most what the others admitted
-since their last sync (one flush interval).
+Counting is in memory, so it is exact within a process and costs no I/O per request. Each
+process stores its own cumulative count of a key's period in its own document of the
+`quota_usage` collection (`shared.storeops.WriterCounters`: "<key>|<period>:<start>|<writer>"),
+so no two processes ever update one document (FerretDB's updates are not atomic) and a total
+is the sum of every writer's document. The first request of a key in a period reads the stored
+counts; `sync()` (run by Metering's flush loop) stores this process's counts and reads the
+others': across processes a quota can be overshot by at most what the others admitted since
+their last sync (one flush interval).
 
 Quota is consumed when a request is admitted (reserved before the token buckets are asked,
 refunded when they refuse), so a refused or cancelled request never costs quota.
@@ -21,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 from pymongo.errors import PyMongoError
 
 from services.gateway.bucket import ceil_seconds
+from shared.storeops import WriterCounters
 
 log = logging.getLogger("gateway.quotas")
 _KEEP_AFTER_END = timedelta(days=40)
@@ -81,13 +84,13 @@ class _Counter:
     period: str
     start: datetime
     end: datetime
-    base: int = 0  # the persisted total at the last read
-    inflight: int = 0  # sent to the store, not yet acknowledged
-    pending: int = 0  # counted here, not yet sent
+    mine: int = 0  # this process's cumulative count (exact, in memory)
+    others: int = 0  # the other writers' stored counts at the last read
+    stored: int = 0  # the part of `mine` already stored
 
     @property
     def used(self) -> int:
-        return self.base + self.inflight + self.pending
+        return self.mine + self.others
 
 
 @dataclass
@@ -103,41 +106,57 @@ class Quotas:
         *,
         now: Callable[[], datetime] = utc_now,
         max_keys: int = 100_000,
+        writer: str | None = None,
     ) -> None:
-        self._collection = collection
+        self._store = WriterCounters(collection, writer=writer) if collection is not None else None
         self.now = now
         self._max = max_keys * 3  # up to three periods per key
         self._counters: OrderedDict[str, _Counter] = OrderedDict()
-        self._orphans: dict[str, _Counter] = {}  # evicted with increments still to persist
+        self._orphans: dict[str, _Counter] = {}  # evicted with counts still to store
         self._sync_lock = asyncio.Lock()
 
     def indexes(self) -> dict[str, list[IndexModel]]:
-        """For `Store.ensure_indexes`: finished periods expire 40 days after their end."""
-        if self._collection is None:
+        """For `Store.ensure_indexes`: finished periods expire 40 days after their end; totals
+        are read by key."""
+        if self._store is None:
             return {}
-        return {self._collection.name: [IndexModel([("expires_at", 1)], expireAfterSeconds=0)]}
+        return {
+            self._store.collection.name: [
+                IndexModel([("expires_at", 1)], expireAfterSeconds=0),
+                IndexModel([("key", 1)]),
+            ]
+        }
 
     async def _counter(self, key_id: str, period: str, now: datetime) -> _Counter:
-        start, end = period_bounds(period, now)
+        start, _ = period_bounds(period, now)
         doc_id = f"{key_id}|{period}:{start.date().isoformat()}"
         counter = self._counters.get(doc_id)
         if counter is not None:
             self._counters.move_to_end(doc_id)
             return counter
-        base = 0
-        if self._collection is not None:
-            try:
-                doc = await self._collection.find_one({"_id": doc_id})
-                base = int(doc["used"]) if doc else 0
-            except PyMongoError:  # count from zero here; the next sync's $inc gives the total
-                log.warning("quota of %s could not be read", key_id, exc_info=True)
-        counter = self._counters.get(doc_id)  # another request may have loaded it meanwhile
-        if counter is None:
-            counter = self._counters[doc_id] = _Counter(key_id, period, start, end, base)
-            while len(self._counters) > self._max:
-                evicted_id, evicted = self._counters.popitem(last=False)
-                if evicted.pending:
-                    self._orphans[evicted_id] = evicted
+        counter = self._orphans.pop(doc_id, None) or await self._load(doc_id, key_id, period, now)
+        loaded = self._counters.get(doc_id)  # another request may have loaded it meanwhile
+        if loaded is not None:
+            return loaded
+        self._counters[doc_id] = counter
+        while len(self._counters) > self._max:
+            evicted_id, evicted = self._counters.popitem(last=False)
+            if evicted.mine != evicted.stored:
+                self._orphans[evicted_id] = evicted
+        return counter
+
+    async def _load(self, doc_id: str, key_id: str, period: str, now: datetime) -> _Counter:
+        start, end = period_bounds(period, now)
+        counter = _Counter(key_id, period, start, end)
+        if self._store is None:
+            return counter
+        try:
+            count = (await self._store.counts([doc_id]))[doc_id]
+        except PyMongoError:  # count from zero here; the next sync reads the others' counts
+            log.warning("quota of %s could not be read", key_id, exc_info=True)
+            return counter
+        counter.mine = counter.stored = count.mine  # this process stored it before evicting it
+        counter.others = count.others
         return counter
 
     async def current(self, key_id: str, limits: Mapping[str, int]) -> list[QuotaState]:
@@ -165,50 +184,49 @@ class Quotas:
             raise QuotaExceededError(blocked, blocked.reset_in(now), states)
         reservation = Reservation()
         for c, limit in counters:
-            c.pending += 1
+            c.mine += 1
             reservation.counters.append(c)
             reservation.states.append(QuotaState(c.period, limit, c.used, c.start, c.end))
         return reservation
 
     def refund(self, reservation: Reservation) -> None:
         for counter in reservation.counters:
-            counter.pending -= 1
+            counter.mine -= 1
         reservation.counters.clear()
 
     async def sync(self) -> None:
-        """Persist local increments and learn the totals other processes reached."""
+        """Store this process's counts and learn the counts other processes stored."""
         async with self._sync_lock:
             orphans, self._orphans = self._orphans, {}
-            for doc_id, counter in [*self._counters.items(), *orphans.items()]:
-                if counter.pending and self._collection is not None:
-                    await self._push(doc_id, counter)
+            if self._store is not None:
+                try:
+                    await self._push({**orphans, **self._counters})
+                except BaseException:
+                    self._orphans.update(orphans)  # stored at the next sync
+                    raise
+                counts = await self._store.counts(self._counters)
+                for doc_id, count in counts.items():
+                    if (counter := self._counters.get(doc_id)) is not None:
+                        counter.others = count.others
             now = self.now()
-            for doc_id in [i for i, c in self._counters.items() if c.end <= now and not c.pending]:
+            finished = [i for i, c in self._counters.items() if c.end <= now and c.mine == c.stored]
+            for doc_id in finished:
                 del self._counters[doc_id]
 
-    async def _push(self, doc_id: str, counter: _Counter) -> None:
-        assert self._collection is not None
-        sent, counter.pending = counter.pending, 0
-        counter.inflight += sent
-        try:
-            doc = await self._collection.find_one_and_update(
-                {"_id": doc_id},
-                {
-                    "$inc": {"used": sent},
-                    "$setOnInsert": {
-                        "key_id": counter.key_id,
-                        "period": counter.period,
-                        "start": counter.start,
-                        "expires_at": counter.end + _KEEP_AFTER_END,
-                    },
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-            )
-        except BaseException:
-            counter.pending += sent  # retried at the next sync
-            raise
-        finally:
-            counter.inflight -= sent
-        # The total includes what other processes added; None only if a TTL sweep raced us.
-        counter.base = int(doc["used"]) if doc else counter.base + sent
+    async def _push(self, counters: Mapping[str, _Counter]) -> None:
+        assert self._store is not None
+        changed = {doc_id: c.mine for doc_id, c in counters.items() if c.mine != c.stored}
+        await self._store.store(
+            {
+                doc_id: {
+                    "count": count,
+                    "key_id": counters[doc_id].key_id,
+                    "period": counters[doc_id].period,
+                    "start": counters[doc_id].start,
+                    "expires_at": counters[doc_id].end + _KEEP_AFTER_END,
+                }
+                for doc_id, count in changed.items()
+            }
+        )
+        for doc_id, count in changed.items():
+            counters[doc_id].stored = count

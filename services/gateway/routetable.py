@@ -6,12 +6,19 @@ upstream; upstreams carry the circuit-breaker settings because failures are per 
 
 from __future__ import annotations
 
+import os
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+# `${WAITINGROOM_PORT:-8083}` in a route file: the stack runner and deployments move services
+# ports and hosts. Only address variables, so a table cannot read a secret out of the
+# environment.
+_ADDRESS_VARIABLE = re.compile(r"\$\{([A-Z][A-Z0-9_]*_(?:PORT|HOST|URL))(?::-([^}]*))?\}")
 
 # A zone id (as the waiting room accepts it) or the `{zone}` placeholder.
 PROTECTED_ZONE = r"^(\{zone\}|[a-z0-9][a-z0-9_-]{0,63})$"
@@ -147,6 +154,12 @@ class RouteTable(Strict):
     @classmethod
     def load(cls, path: Path) -> RouteTable:
         return cls.from_yaml(path.read_text(encoding="utf-8"))
+
+
+def expand_addresses(text: str) -> str:
+    """Replace `${NAME}` / `${NAME:-default}` of address variables (`*_PORT`, `*_HOST`,
+    `*_URL`) with their values from the environment."""
+    return _ADDRESS_VARIABLE.sub(lambda m: os.environ.get(m.group(1), m.group(2) or ""), text)
 
 
 def _prefix_matches(prefix: str, path: str) -> bool:

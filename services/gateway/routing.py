@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from services.gateway.breaker import Breaker
 from services.gateway.retrybudget import RetryBudget
-from services.gateway.routetable import RouteTable, Upstream
+from services.gateway.routetable import RouteTable, Upstream, expand_addresses
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.validation import check_schema
 
@@ -69,10 +69,11 @@ class Routing:
         self.apply(parse(self.source()))
 
     def source(self) -> str:
+        """The configured table, address variables expanded (`${WAITINGROOM_PORT:-8083}`)."""
         if self._settings.routes_yaml:
-            return self._settings.routes_yaml
+            return expand_addresses(self._settings.routes_yaml)
         try:
-            return self._settings.routes_file.read_text(encoding="utf-8")
+            return expand_addresses(self._settings.routes_file.read_text(encoding="utf-8"))
         except OSError as exc:
             raise RouteTableError(f"cannot read {self._settings.routes_file}: {exc}") from None
 

@@ -18,10 +18,10 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from pymongo.errors import DuplicateKeyError
 
 from services.waitingroom.places import Place
 from shared.security import TokenError
+from shared.storeops import insert_or_get
 
 ISSUER = "surge-waitingroom"
 KEY_DOC = "signing-key"
@@ -66,13 +66,9 @@ async def load_signing_key(configured: str | None, collection: Any) -> SigningKe
     if configured:
         return SigningKey.from_pem(configured)
     found = await collection.find_one({"_id": KEY_DOC})
-    if found is None:
+    if found is None:  # the first replica's key wins; every other uses it
         candidate = SigningKey.generate()
-        try:
-            await collection.insert_one({"_id": KEY_DOC, "pem": pem_of(candidate.private)})
-            return candidate
-        except DuplicateKeyError:  # another replica stored one first: use that one
-            found = await collection.find_one({"_id": KEY_DOC})
+        found = await insert_or_get(collection, {"_id": KEY_DOC, "pem": pem_of(candidate.private)})
     return SigningKey.from_pem(str(found["pem"]))
 
 

@@ -1,8 +1,11 @@
-"""`make run`: the embedded tansu broker and every registered service, each its own process.
+"""`make run`: the embedded servers and every registered service, each its own process.
 
-Prints the URLs and any generated credentials once, streams logs prefixed by service, and on
-Ctrl-C or SIGTERM stops the services first (they finish in-flight work and commit offsets), then
-the broker, and exits 0 with no process left behind.
+Unless `MONGODB_URL` / `KAFKA_BOOTSTRAP_SERVERS` point at running servers, it starts FerretDB
+(the document store, on SQLite) and Apache Kafka (KRaft), both keeping their data under
+`<run dir>/data/`, so a stop and start keeps every account, key, zone and event. Generated
+secrets are kept in `<run dir>/secrets.env` and printed only when created. Streams logs
+prefixed by service, and on Ctrl-C or SIGTERM stops the services first (they finish in-flight
+work and commit offsets), then the broker and the store, and exits 0 with no process left.
 """
 
 from __future__ import annotations
@@ -11,26 +14,76 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
-from shared.security.secrets import generate_secret
+from shared.stack import secretsfile
+from shared.stack.embedded import prepare
+from shared.stack.ferretdb import FerretDB
+from shared.stack.kafka import KafkaBroker
 from shared.stack.procs import Child, ChildExitedError, start_child, wait_healthy
 from shared.stack.registry import SERVICES, ServiceEntry
+from shared.stack.servers import MissingToolError
 from shared.stack.settings import StackSettings
-from shared.stack.tansu import Tansu
+
+SECRETS = ("AUTH_JWT_SECRET", "ADMIN_TOKEN")
 
 
-def _environment(settings: StackSettings, bootstrap: str) -> tuple[dict[str, str], list[str]]:
+@dataclass
+class Servers:
+    """The embedded servers this run started (None: the environment points at one)."""
+
+    store: FerretDB | None = None
+    broker: KafkaBroker | None = None
+
+    async def start(self, settings: StackSettings) -> None:
+        run = Path(settings.run_dir)
+        want_store = not os.environ.get("MONGODB_URL")
+        want_broker = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        prepared = await prepare(store=want_store, broker=want_broker)
+        if prepared.ferretdb_binary is not None:
+            self.store = await asyncio.to_thread(
+                FerretDB.start,
+                prepared.ferretdb_binary,
+                data_dir=run / "data" / "ferretdb",
+                port=settings.ferretdb_port or None,
+                log=run / "logs" / "ferretdb.log",
+            )
+        if prepared.kafka_libs is not None:
+            self.broker = await asyncio.to_thread(
+                KafkaBroker.start,
+                prepared.kafka_libs,
+                data_dir=run / "data" / "kafka",
+                port=settings.kafka_port or None,
+                controller_port=settings.kafka_controller_port or None,
+                log=run / "logs" / "kafka.log",
+            )
+
+    def environment(self) -> dict[str, str]:
+        env = {}
+        if self.store is not None:
+            env["MONGODB_URL"] = self.store.url
+        if self.broker is not None:
+            env["KAFKA_BOOTSTRAP_SERVERS"] = self.broker.bootstrap
+        return env
+
+    async def stop(self) -> None:
+        # The broker first: services are gone, and Kafka's controlled shutdown takes a moment.
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+        if self.store is not None:
+            await asyncio.to_thread(self.store.stop)
+
+
+def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, str], list[str]]:
     env = dict(os.environ)
-    env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-    env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"  # tansu rejects InitProducerId v0
+    env.update(servers.environment())
     env.setdefault("SPANS_FILE", str(Path(settings.run_dir, "spans.jsonl").resolve()))
     env.setdefault("LOG_FORMAT", "text" if sys.stdout.isatty() else "json")
-    generated = []
-    for name in ("AUTH_JWT_SECRET", "ADMIN_TOKEN"):
-        if not env.get(name):
-            env[name] = generate_secret()
-            generated.append(name)
+    wanted = [name for name in SECRETS if not env.get(name)]
+    stored, generated = secretsfile.load_or_create(Path(settings.run_dir), wanted)
+    env.update({name: stored[name] for name in wanted})
     for entry in SERVICES:
         env.setdefault(entry.port_env, str(entry.port))
         if entry.admin_port_env and entry.admin_port is not None:
@@ -41,8 +94,15 @@ def _environment(settings: StackSettings, bootstrap: str) -> tuple[dict[str, str
     return env, generated
 
 
-def _banner(env: dict[str, str], generated: list[str], bootstrap: str) -> str:
-    lines = ["", "Surge is up:", f"  kafka (tansu)    {bootstrap}"]
+def _banner(env: dict[str, str], generated: list[str], servers: Servers) -> str:
+    store = "ferretdb" if servers.store is not None else "external"
+    broker = "embedded" if servers.broker is not None else "external"
+    lines = [
+        "",
+        "Surge is up:",
+        f"  {'kafka (' + broker + ')':<16} {env['KAFKA_BOOTSTRAP_SERVERS']}",
+        f"  {'mongodb (' + store + ')':<16} {_without_credentials(env['MONGODB_URL'])}",
+    ]
     for entry in SERVICES:
         lines.append(f"  {entry.name:<16} http://127.0.0.1:{env[entry.port_env]}")
         if entry.admin_port_env:
@@ -54,35 +114,45 @@ def _banner(env: dict[str, str], generated: list[str], bootstrap: str) -> str:
             label = f"{entry.name} {kind}"
             lines.append(f"  {label:<16} 127.0.0.1:{env[name]}")
     for name in generated:
-        lines.append(f"  {name}={env[name]}   (generated for this run; set it to keep it)")
-    lines.append("Ctrl-C stops everything.")
+        lines.append(f"  {name}={env[name]}   (generated once, kept in the run dir's secrets.env)")
+    lines.append("Ctrl-C stops everything; data stays under the run dir's data/.")
     return "\n".join(lines) + "\n"
+
+
+def _without_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 async def _run(settings: StackSettings) -> int:
     await asyncio.to_thread(Path(settings.run_dir).mkdir, parents=True, exist_ok=True)
-    broker = Tansu.start(port=settings.kafka_port, log=Path(settings.run_dir, "tansu.log"))
-    env, generated = _environment(settings, broker.bootstrap)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    servers = Servers()
     children: list[Child] = []
     code = 0
     try:
+        await servers.start(settings)
+        env, generated = _environment(settings, servers)
         for entry in SERVICES:
             children.append(await start_child(entry.name, entry.module, env))
         await _await_healthy(children, env, stop, settings.ready_timeout_seconds)
         if not stop.is_set():
-            print(_banner(env, generated, broker.bootstrap), flush=True)
+            print(_banner(env, generated, servers), flush=True)
         code = await _until_stopped(children, stop)
-    except ChildExitedError as exited:
-        print(f"[stack] {exited}; stopping the stack", file=sys.stderr, flush=True)
+    except MissingToolError as missing:
+        print(f"[stack] {missing}", file=sys.stderr, flush=True)
+        code = 2
+    except (ChildExitedError, RuntimeError, TimeoutError) as failed:
+        print(f"[stack] {failed}; stopping the stack", file=sys.stderr, flush=True)
         code = 1
     finally:
-        grace = float(env.get("SHUTDOWN_GRACE_SECONDS", "10")) + 5
+        grace = float(os.environ.get("SHUTDOWN_GRACE_SECONDS", "10")) + 5
         await asyncio.gather(*(child.stop(grace) for child in reversed(children)))
-        await broker.astop()
+        await servers.stop()
     print("[stack] stopped", flush=True)
     return code
 

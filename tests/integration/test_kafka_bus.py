@@ -1,6 +1,6 @@
-"""The Kafka bus and consumer runtime against a real broker (tansu).
+"""The Kafka bus and consumer runtime against a real broker (Kafka).
 
-Group joins take seconds on tansu, so each test joins as few groups as it can and reads dead
+Each test joins as few groups as it can (a join costs a rebalance) and reads dead
 letters with a group-less consumer (manual assignment, no join).
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from mongomock_motor import AsyncMongoMockClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -22,6 +21,7 @@ from shared.consumer import EventConsumer, IdempotencyGuard, RetryPolicy
 from shared.consumer.redrive import redrive
 from shared.events.envelope import CloudEvent
 from shared.settings import PlatformSettings
+from shared.store import Store
 from tests.bus_support import Recorder, catalog_with, parcel, parcel_spec
 
 pytestmark = pytest.mark.integration
@@ -99,12 +99,11 @@ async def test_round_trip_keeps_ce_headers_and_continues_the_trace(
 
 
 async def test_a_second_member_joining_rebalances_without_losing_an_event(
-    bus: KafkaBus, unique: str
+    bus: KafkaBus, unique: str, store: Store
 ) -> None:
     spec = parcel_spec(f"parcels-{unique}")
     catalog, group = catalog_with(spec), f"g-{unique}"
-    mongo: AsyncMongoMockClient[dict[str, Any]] = AsyncMongoMockClient()
-    guard = IdempotencyGuard(mongo["db"]["processed"], ttl_seconds=3600)
+    guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=3600)
     first_seen, second_seen = Recorder(), Recorder()
     first = EventConsumer(
         bus, topics=[spec.topic], group_id=group, handler=first_seen, catalog=catalog, guard=guard
@@ -138,7 +137,6 @@ async def test_a_second_member_joining_rebalances_without_losing_an_event(
     finally:
         await first.stop()
         await second.stop()
-        mongo.close()
     handled = first_seen.ids() + second_seen.ids()
     assert sorted(set(handled)) == sorted(published)  # none lost
     assert len(handled) == len(published)  # none twice (the guard skips redeliveries)
@@ -205,10 +203,11 @@ async def test_retries_then_dead_letter_then_redrive_handles_it(
         await runner.stop()
 
 
-async def test_redelivery_of_a_processed_event_is_a_no_op(bus: KafkaBus, unique: str) -> None:
+async def test_redelivery_of_a_processed_event_is_a_no_op(
+    bus: KafkaBus, unique: str, store: Store
+) -> None:
     spec = parcel_spec(f"parcels-{unique}")
-    mongo: AsyncMongoMockClient[dict[str, Any]] = AsyncMongoMockClient()
-    guard = IdempotencyGuard(mongo["db"]["processed"], ttl_seconds=3600)
+    guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=3600)
     recorder = Recorder()
     runner = EventConsumer(
         bus,
@@ -229,7 +228,6 @@ async def test_redelivery_of_a_processed_event_is_a_no_op(bus: KafkaBus, unique:
         await recorder.wait_for(2, timeout=30)
     finally:
         await runner.stop()
-        mongo.close()
     assert recorder.ids() == [event.id, later.id]
     assert runner.stats().duplicates_skipped == 1
 

@@ -1,4 +1,4 @@
-"""The whole-log reader against a real broker (tansu): every replica reads every partition of
+"""The whole-log reader against a real broker (Kafka): every replica reads every partition of
 every topic from the start without a consumer group, then follows new records."""
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.stack.tansu import Tansu, free_port
+from shared.stack.servers import free_port
+from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,14 +87,13 @@ def consumer_span(spans: Path, trace_id: str) -> dict[str, object] | None:
 
 
 def test_one_trace_spans_http_kafka_and_a_consumer_process(
-    tansu: Tansu, tmp_path: Path, unique: str
+    kafka: Broker, tmp_path: Path, unique: str
 ) -> None:
     spans = tmp_path / "spans.jsonl"
     topic = f"trace.orders.{unique}"
     base = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": tansu.bootstrap,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
         "SPANS_FILE": str(spans),
         "TRACE_TOPIC": topic,
         "OTEL_BSP_SCHEDULE_DELAY": "100",

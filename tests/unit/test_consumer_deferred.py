@@ -17,6 +17,7 @@ from shared.consumer import EventConsumer, IdempotencyGuard, RetryPolicy
 from shared.consumer.deferred import publish_deferred
 from shared.events.catalog import EventSpec
 from shared.events.envelope import CloudEvent
+from shared.store import Store
 from tests.bus_support import FakeSleep, Parcel, catalog_with, parcel, parcel_spec
 
 pytestmark = pytest.mark.unit
@@ -96,17 +97,21 @@ async def wait_until(condition: Any) -> None:
             await asyncio.sleep(0)
 
 
-async def test_nothing_is_committed_or_marked_before_the_acknowledgements(bus: HeldAcks) -> None:
+async def test_nothing_is_committed_or_marked_before_the_acknowledgements(
+    bus: HeldAcks, store: Store
+) -> None:
     await publish(bus, "a", "b", "plain-c")
-    guard = IdempotencyGuard(None, ttl_seconds=3600)
+    guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=3600)
     copier = Copier(bus)
     runner = consumer(bus, copier, guard=guard)
     await runner.start()
     await bus.wait_enqueued(2)
     await wait_until(lambda: len(copier.seen) == 3)
+    # the plain one, which deferred nothing, is done once its idempotency mark is stored
+    await wait_until(lambda: runner.stats().processed == 1)
     # All three handled, two acknowledgements out: the batch is not done.
     assert bus.committed("g") == {}
-    assert runner.stats().processed == 1  # the plain one, which deferred nothing
+    assert runner.stats().processed == 1
     first, second = bus.acks
     first.set_result(Delivery("copies", 0, 0))
     second.set_result(Delivery("copies", 0, 1))
@@ -119,10 +124,10 @@ async def test_nothing_is_committed_or_marked_before_the_acknowledgements(bus: H
 
 
 async def test_a_failed_acknowledgement_sends_the_partition_back_to_that_record(
-    bus: HeldAcks,
+    bus: HeldAcks, store: Store
 ) -> None:
     await publish(bus, "a", "b", "c", "plain-d")
-    guard = IdempotencyGuard(None, ttl_seconds=3600)
+    guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=3600)
     copier = Copier(bus)
     runner = consumer(bus, copier, guard=guard)
     await runner.start()

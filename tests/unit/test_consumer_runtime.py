@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from mongomock_motor import AsyncMongoMockClient
 
 from shared.bus.base import Record
 from shared.bus.memory import MemoryBus
 from shared.consumer import EventConsumer, IdempotencyGuard, PermanentError, RetryPolicy
 from shared.events.envelope import CloudEvent
+from shared.store import Store
 from tests.bus_support import FakeSleep, Recorder, catalog_with, parcel, parcel_spec
 
 pytestmark = pytest.mark.unit
@@ -158,11 +158,10 @@ async def test_without_a_dead_letter_topic_a_failure_is_dropped_and_counted(
 
 
 async def test_the_guard_skips_a_redelivered_event_and_remembers_handled_ones(
-    bus: MemoryBus,
+    bus: MemoryBus, store: Store
 ) -> None:
-    client: AsyncMongoMockClient[dict[str, Any]] = AsyncMongoMockClient()
-    guard = IdempotencyGuard(client["db"]["processed"], ttl_seconds=3600)
-    await guard.ensure_indexes()
+    guard = IdempotencyGuard.for_store(store, "processed", ttl_seconds=3600)
+    await store.ensure_indexes({"processed": guard.index_models()})
     event = parcel(SPEC, 1)
     await bus.publish(SPEC, event)
     await bus.publish(SPEC, event)  # a producer retry: same id, delivered twice
@@ -174,7 +173,6 @@ async def test_the_guard_skips_a_redelivered_event_and_remembers_handled_ones(
     assert handler.ids() == [event.id]
     assert await guard.seen(f"g:{event.id}")
     assert runner.stats().processed == 1
-    client.close()
 
 
 async def test_stop_finishes_the_in_flight_record_commits_and_leaves(bus: MemoryBus) -> None:

@@ -58,7 +58,7 @@ async def test_healthz_and_readyz_report_the_bus_and_store() -> None:
         assert ready.status == 200
         assert (await ready.json())["checks"] == {"bus": True, "store": True}
         assert c.app is not None
-        assert c.app[STORE].durable is False
+        assert await c.app[STORE].ping()
 
 
 async def test_readyz_is_503_when_a_dependency_is_down() -> None:

@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from shared.bus.kafka import KafkaBus
 from shared.settings import PlatformSettings
-from shared.stack.tansu import free_port
+from shared.stack.servers import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -20,6 +20,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from shared.storeops import insert_or_get
+
 VAPID_COLLECTION = "webpush_vapid"
 VAPID_DOC_ID = "vapid"
 TOKEN_TTL_SECONDS = 12 * 3600  # RFC 8292 allows at most 24 h
@@ -67,14 +69,11 @@ def public_point(key: ec.EllipticCurvePrivateKey) -> bytes:
 async def stored_key(db: Any) -> ec.EllipticCurvePrivateKey:
     """The shared generated key: insert ours if none exists, then use whatever is stored."""
     candidate = raw_private(ec.generate_private_key(ec.SECP256R1()))
-    collection = db[VAPID_COLLECTION]
-    await collection.update_one(
-        {"_id": VAPID_DOC_ID},
-        {"$setOnInsert": {"private_key": candidate, "created_at": datetime.now(UTC)}},
-        upsert=True,
+    doc = await insert_or_get(
+        db[VAPID_COLLECTION],
+        {"_id": VAPID_DOC_ID, "private_key": candidate, "created_at": datetime.now(UTC)},
     )
-    doc = await collection.find_one({"_id": VAPID_DOC_ID})
-    if doc is None or not isinstance(doc.get("private_key"), str):
+    if not isinstance(doc.get("private_key"), str):
         raise RuntimeError("the stored VAPID key could not be read back")
     return load_private_key(doc["private_key"])
 

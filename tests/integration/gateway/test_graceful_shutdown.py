@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from shared.stack.tansu import Tansu, free_port
+from shared.stack.servers import free_port
+from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,7 +35,7 @@ async def wait_ready(
     raise AssertionError("gateway never became ready")
 
 
-async def test_sigterm_lets_in_flight_requests_finish(tansu: Tansu, tmp_path: Path) -> None:
+async def test_sigterm_lets_in_flight_requests_finish(kafka: Broker, tmp_path: Path) -> None:
     arrived, release = asyncio.Event(), asyncio.Event()
 
     async def hold(request: web.Request) -> web.Response:
@@ -56,8 +57,7 @@ async def test_sigterm_lets_in_flight_requests_finish(tansu: Tansu, tmp_path: Pa
             "GATEWAY_PORT": str(port),
             "GATEWAY_ADMIN_PORT": str(admin_port),
             "GATEWAY_ROUTES_YAML": routes,
-            "KAFKA_BOOTSTRAP_SERVERS": tansu.bootstrap,
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
             "SHUTDOWN_GRACE_SECONDS": "20",
             "SPANS_FILE": str(tmp_path / "spans.jsonl"),
         }

@@ -1,4 +1,4 @@
-"""Two notifier replicas in this process on one real broker (tansu): a publication entering
+"""Two notifier replicas in this process on one real broker (Kafka): a publication entering
 through one reaches a client on the other; presence is seen across them; a graceful shutdown
 closes sockets with 1001 and the client recovers on the other replica with nothing lost."""
 

@@ -1,10 +1,8 @@
-"""Helpers for the auth / limits / metering tests: fake time, a stand-in store, requests."""
+"""Helpers for the auth / limits / metering tests: fake time, routes, requests."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +12,6 @@ from aiohttp.test_utils import make_mocked_request
 
 from services.gateway.clientip import CLIENT, ClientInfo
 from services.gateway.routetable import Route
-from shared.settings import PlatformSettings
-from shared.store import Store, open_store
 
 
 class FakeTime:
@@ -74,15 +70,6 @@ def utc(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
 ) -> datetime:
     return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-
-
-@asynccontextmanager
-async def standin_store() -> AsyncIterator[Store]:
-    store = await open_store(PlatformSettings(mongodb_url=None), service="gateway-test")
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def route(**fields: Any) -> Route:

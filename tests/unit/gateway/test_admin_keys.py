@@ -18,7 +18,8 @@ from services.gateway.limits import Limiter
 from services.gateway.metering import Metering
 from services.gateway.plans import PlanStore
 from services.gateway.quotas import Quotas
-from tests.unit.gateway.g2_support import FakeTime, LimitTestSettings, route, standin_store
+from shared.store import Store
+from tests.unit.gateway.g2_support import FakeTime, LimitTestSettings, route
 
 pytestmark = pytest.mark.unit
 
@@ -27,18 +28,15 @@ GOLD: dict[str, Any] = {"id": "gold", "name": "Gold", "rate": 50, "burst": 100, 
 
 
 @pytest.fixture
-async def app() -> AsyncIterator[web.Application]:
-    async with standin_store() as store:
-        app = web.Application()
-        app[keys.API_KEYS] = ApiKeyStore(store.db["api_keys"])
-        app[keys.PLANS] = plans = PlanStore(store.db["plans"])
-        quotas = Quotas(store.db["quota_usage"])
-        app[keys.LIMITER] = Limiter(
-            LimitTestSettings(), plans=plans, clock=FakeTime(), quotas=quotas
-        )
-        app[keys.METERING] = Metering(store.db["usage"], None, quotas=quotas)
-        app.add_routes(routes)
-        yield app
+async def app(store: Store) -> web.Application:
+    app = web.Application()
+    app[keys.API_KEYS] = ApiKeyStore(store.db["api_keys"])
+    app[keys.PLANS] = plans = PlanStore(store.db["plans"])
+    quotas = Quotas(store.db["quota_usage"])
+    app[keys.LIMITER] = Limiter(LimitTestSettings(), plans=plans, clock=FakeTime(), quotas=quotas)
+    app[keys.METERING] = Metering(store.db["usage"], None, quotas=quotas)
+    app.add_routes(routes)
+    return app
 
 
 @pytest.fixture

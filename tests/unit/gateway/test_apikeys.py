@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from services.gateway.apikeys import ApiKeyStore
 from shared.store import Store
-from tests.unit.gateway.g2_support import CountingCollection, FakeTime, standin_store
+from tests.unit.gateway.g2_support import CountingCollection, FakeTime
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    async with standin_store() as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -44,7 +36,8 @@ async def test_a_key_is_random_prefixed_and_stored_only_as_a_hash(
     assert (prefix, key_id) == ("sk", key.id)
     assert len(secret) >= 43  # token_urlsafe(32): 256 bits
     assert key.scopes == ("a", "b")
-    doc: dict[str, Any] = await store.db["api_keys"].find_one({"_id": key.id})
+    doc = await store.db["api_keys"].find_one({"_id": key.id})
+    assert doc is not None
     assert doc["hash"] == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(doc)
     assert plaintext not in repr(doc)

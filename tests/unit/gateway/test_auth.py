@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,8 @@ from services.gateway.auth import Authenticator
 from services.gateway.identity import IDENTITY_HEADERS, Identity, is_identity_header
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, issue_hs256
-from tests.unit.gateway.g2_support import request, route, standin_store
+from shared.store import Store
+from tests.unit.gateway.g2_support import request, route
 
 pytestmark = pytest.mark.unit
 
@@ -44,13 +44,12 @@ class Env:
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    async with standin_store() as store:
-        keys = ApiKeyStore(store.db["api_keys"])
-        verifier = JwtVerifier(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, leeway=0)
-        registry = CollectorRegistry()
-        auth = Authenticator(None, verifier=verifier, api_keys=keys, registry=registry)
-        yield Env(auth, keys, registry)
+async def env(store: Store) -> Env:
+    keys = ApiKeyStore(store.db["api_keys"])
+    verifier = JwtVerifier(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, leeway=0)
+    registry = CollectorRegistry()
+    auth = Authenticator(None, verifier=verifier, api_keys=keys, registry=registry)
+    return Env(auth, keys, registry)
 
 
 async def refused(env: Env, headers: dict[str, str], **route_fields: Any) -> Problem:

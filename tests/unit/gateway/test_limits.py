@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,13 +20,13 @@ from services.gateway.plans import PlanStore, UsagePlan
 from services.gateway.quotas import Quotas
 from services.gateway.routetable import Bucket
 from shared.http.problems import Problem
+from shared.store import Store
 from tests.unit.gateway.g2_support import (
     FakeTime,
     LimitTestSettings,
     WallClock,
     request,
     route,
-    standin_store,
     utc,
 )
 
@@ -43,11 +42,10 @@ def clock() -> FakeTime:
 
 
 @pytest.fixture
-async def plans() -> AsyncIterator[PlanStore]:
-    async with standin_store() as store:
-        plans = PlanStore(store.db["plans"])
-        await plans.create(UsagePlan(id="tiny", name="Tiny", rate=1, burst=2))
-        yield plans
+async def plans(store: Store) -> PlanStore:
+    plans = PlanStore(store.db["plans"])
+    await plans.create(UsagePlan(id="tiny", name="Tiny", rate=1, burst=2))
+    return plans
 
 
 @pytest.fixture
@@ -322,24 +320,23 @@ async def test_a_request_refused_by_a_bucket_costs_no_quota(
     assert day.used == 1
 
 
-async def test_plans_fall_back_to_the_default_and_are_cached(clock: FakeTime) -> None:
-    async with standin_store() as store:
-        here = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
-        elsewhere = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
-        assert (await here.resolve("missing")).id == "default"
-        assert (await here.resolve(None)).rate == 10
-        assert (await elsewhere.resolve("gold")).id == "default"  # loads (and caches) no gold
-        assert await here.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
-        assert not await here.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
-        assert (await here.resolve("gold")).id == "gold"  # this process: at once
-        assert (await elsewhere.resolve("gold")).id == "default"
-        clock.advance(5)
-        assert (await elsewhere.resolve("gold")).id == "gold"  # others: within the TTL
-        await here.put(UsagePlan(id="default", name="D", rate=1, burst=1))
-        assert (await here.resolve("missing")).rate == 1  # a stored default overrides
-        assert await here.delete("default")
-        assert (await here.resolve("missing")).rate == 10
-        assert [plan.id for plan in await here.list()] == ["default", "gold"]
+async def test_plans_fall_back_to_the_default_and_are_cached(clock: FakeTime, store: Store) -> None:
+    here = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
+    elsewhere = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
+    assert (await here.resolve("missing")).id == "default"
+    assert (await here.resolve(None)).rate == 10
+    assert (await elsewhere.resolve("gold")).id == "default"  # loads (and caches) no gold
+    assert await here.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
+    assert not await here.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
+    assert (await here.resolve("gold")).id == "gold"  # this process: at once
+    assert (await elsewhere.resolve("gold")).id == "default"
+    clock.advance(5)
+    assert (await elsewhere.resolve("gold")).id == "gold"  # others: within the TTL
+    await here.put(UsagePlan(id="default", name="D", rate=1, burst=1))
+    assert (await here.resolve("missing")).rate == 1  # a stored default overrides
+    assert await here.delete("default")
+    assert (await here.resolve("missing")).rate == 10
+    assert [plan.id for plan in await here.list()] == ["default", "gold"]
 
 
 class BrokenCollection:
@@ -351,15 +348,14 @@ class BrokenCollection:
 
 
 async def test_a_store_outage_keeps_the_last_plans_and_counts_quotas_locally(
-    clock: FakeTime,
+    clock: FakeTime, store: Store
 ) -> None:
-    async with standin_store() as store:
-        plans = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
-        await plans.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
-        assert (await plans.resolve("gold")).id == "gold"
-        plans._collection = BrokenCollection()
-        clock.advance(10)
-        assert (await plans.resolve("gold")).id == "gold"
+    plans = PlanStore(store.db["plans"], cache_seconds=5, clock=clock)
+    await plans.create(UsagePlan(id="gold", name="G", rate=5, burst=5))
+    assert (await plans.resolve("gold")).id == "gold"
+    plans._collection = BrokenCollection()
+    clock.advance(10)
+    assert (await plans.resolve("gold")).id == "gold"
     quotas = Quotas(BrokenCollection(), now=WallClock(utc(2024, 5, 1)))
     reservation = await quotas.reserve("k", {"day": 2})
     assert [state.used for state in reservation.states] == [1]

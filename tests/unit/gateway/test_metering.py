@@ -1,7 +1,9 @@
-"""Usage metering: counts per key and route, `$inc` flushes, published events, failure recovery."""
+"""Usage metering: counts per key and route, per-writer flushes, published events, failure
+recovery, totals summed over processes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -16,18 +18,12 @@ from services.gateway.quotas import Quotas
 from shared.bus.memory import MemoryBus
 from shared.events.contracts.gateway import USAGE_REPORTED, UsageReported
 from shared.store import Store
-from tests.unit.gateway.g2_support import WallClock, route, standin_store, utc
+from tests.unit.gateway.g2_support import WallClock, route, utc
 
 pytestmark = pytest.mark.unit
 
 KEY = Identity(kind="api_key", key_id="0123456789ab", plan_id="gold")
 USER_WITH_KEY = Identity(kind="jwt", subject="u1", key_id="ba9876543210", plan_id="gold")
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    async with standin_store() as opened:
-        yield opened
 
 
 @pytest.fixture
@@ -50,7 +46,7 @@ def usage_docs(docs: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
 async def test_a_flush_upserts_per_key_route_and_day_and_publishes_the_deltas(
     store: Store, bus: MemoryBus, wall: WallClock
 ) -> None:
-    metering = Metering(store.db["usage"], bus, now=wall)
+    metering = Metering(store.db["usage"], bus, now=wall, writer="w1")
     for status, throttled in [(200, False), (500, False), (429, True)]:
         metering.record(KEY, route(id="orders"), status, throttled=throttled)
     metering.record(USER_WITH_KEY, route(id="orders"), 200)
@@ -62,11 +58,11 @@ async def test_a_flush_upserts_per_key_route_and_day_and_publishes_the_deltas(
     assert await metering.flush() == 3
     docs = await store.db["usage"].find().to_list(10)
     assert usage_docs(docs) == {
-        "0123456789ab|orders|2024-05-01": (3, 1, 2),
-        "0123456789ab|orders|2024-05-02": (1, 0, 1),
-        "ba9876543210|orders|2024-05-01": (1, 0, 1),
+        "0123456789ab|orders|2024-05-01|w1": (3, 1, 2),
+        "0123456789ab|orders|2024-05-02|w1": (1, 0, 1),
+        "ba9876543210|orders|2024-05-01|w1": (1, 0, 1),
     }
-    first = next(d for d in docs if d["_id"].endswith("05-01") and d["key_id"] == KEY.key_id)
+    first = next(d for d in docs if d["day"] == "2024-05-01" and d["key_id"] == KEY.key_id)
     assert (first["route_id"], first["day"]) == ("orders", "2024-05-01")
 
     records = bus.records(USAGE_REPORTED.topic)
@@ -80,8 +76,8 @@ async def test_a_flush_upserts_per_key_route_and_day_and_publishes_the_deltas(
     assert {r.header("ce_type") for r in records} == {b"gateway.usage.v1"}
 
     metering.record(KEY, route(id="orders"), 200)
-    assert await metering.flush() == 1  # $inc adds to the day's totals
-    doc = await store.db["usage"].find_one({"_id": "0123456789ab|orders|2024-05-02"})
+    assert await metering.flush() == 1  # the day's cumulative count, stored again
+    doc = await store.db["usage"].find_one({"_id": "0123456789ab|orders|2024-05-02|w1"})
     assert doc is not None
     assert doc["requests"] == 2
     assert await metering.flush() == 0  # nothing new: nothing written, nothing published
@@ -89,16 +85,18 @@ async def test_a_flush_upserts_per_key_route_and_day_and_publishes_the_deltas(
 
 
 async def test_stop_flushes_and_syncs_quotas(store: Store, wall: WallClock) -> None:
-    quotas = Quotas(store.db["quota_usage"], now=wall)
-    metering = Metering(store.db["usage"], None, flush_seconds=3600, quotas=quotas, now=wall)
+    quotas = Quotas(store.db["quota_usage"], now=wall, writer="w1")
+    metering = Metering(
+        store.db["usage"], None, flush_seconds=3600, quotas=quotas, now=wall, writer="w1"
+    )
     await metering.start()
     await quotas.reserve("0123456789ab", {"month": 10})
     metering.record(KEY, route(id="r"), 200)
     await metering.stop()
     assert await store.db["usage"].count_documents({}) == 1
-    quota = await store.db["quota_usage"].find_one({"_id": "0123456789ab|month:2024-05-01"})
+    quota = await store.db["quota_usage"].find_one({"_id": "0123456789ab|month:2024-05-01|w1"})
     assert quota is not None
-    assert quota["used"] == 1
+    assert quota["count"] == 1
 
 
 class FailingOnce:
@@ -108,11 +106,11 @@ class FailingOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    async def update_one(self, *args: Any, **kwargs: Any) -> Any:
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
         if not self.failed:
             self.failed = True
             raise ConnectionError("store down")
-        return await self.inner.update_one(*args, **kwargs)
+        return await self.inner.bulk_write(*args, **kwargs)
 
 
 async def test_a_failed_flush_keeps_the_counts_for_the_next_one(
@@ -149,3 +147,19 @@ async def test_usage_merges_stored_totals_with_unflushed_counts(
     assert (
         await metering.usage(KEY.key_id or "", since=date(2024, 5, 2), until=date(2024, 5, 9)) == []
     )
+
+
+async def test_two_processes_metering_one_key_store_exact_totals(
+    store: Store, wall: WallClock
+) -> None:
+    one = Metering(store.db["usage"], None, now=wall, writer="one")
+    two = Metering(store.db["usage"], None, now=wall, writer="two")
+    for _ in range(50):
+        one.record(KEY, route(id="a"), 200)
+        two.record(KEY, route(id="a"), 200)
+        await asyncio.gather(one.flush(), two.flush())  # flushes race on every round
+    two.record(KEY, route(id="a"), 429, throttled=True)
+    day = date(2024, 5, 1)
+    rows = await one.usage(KEY.key_id or "", since=day, until=day)
+    assert rows == [UsageRow(KEY.key_id or "", "a", day, 100, 0, 100)]  # two's 429 is unstored
+    assert (await two.usage(KEY.key_id or "", since=day, until=day))[0].requests == 101

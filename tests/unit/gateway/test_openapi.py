@@ -28,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from services.gateway.openapi import PROXY_METHODS, build_public, render
 from services.gateway.openapi_admin import build_admin
+from tests.conftest import DocumentServer
 from tests.gateway_support import admin_headers, running_gateway
 
 pytestmark = pytest.mark.unit
@@ -128,8 +129,15 @@ async def test_each_app_serves_its_document() -> None:
 
 
 @pytest.fixture(scope="module")
-def urls() -> Iterator[dict[str, str]]:
+def urls(ferretdb: DocumentServer) -> Iterator[dict[str, str]]:
     """The gateway in a thread of its own: schemathesis calls it with blocking `requests`."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("MONGODB_URL", ferretdb.url)
+        env.setenv("MONGODB_DATABASE", "t_schemathesis_gateway")
+        yield from _serve_in_thread()
+
+
+def _serve_in_thread() -> Iterator[dict[str, str]]:
     state: dict[str, Any] = {}
     ready = threading.Event()
 

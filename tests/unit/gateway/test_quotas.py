@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 from datetime import datetime
 
 import pytest
 
 from services.gateway.quotas import QuotaExceededError, Quotas, period_bounds
 from shared.store import Store
-from tests.unit.gateway.g2_support import WallClock, standin_store, utc
+from tests.unit.gateway.g2_support import WallClock, utc
 
 pytestmark = pytest.mark.unit
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[Store]:
-    async with standin_store() as opened:
-        yield opened
 
 
 @pytest.mark.parametrize(
@@ -77,19 +71,25 @@ async def test_a_refused_reservation_counts_nothing_and_a_refund_gives_back() ->
     await quotas.reserve("other", limits)  # keys are independent
 
 
+async def stored_total(store: Store, period_doc: str) -> int:
+    docs = await store.db["quota_usage"].find({"key": period_doc}).to_list(100)
+    return sum(int(doc["count"]) for doc in docs)
+
+
 async def test_counts_persist_and_are_shared_by_processes_at_each_sync(store: Store) -> None:
     wall = WallClock(utc(2024, 5, 1, 12))
-    one = Quotas(store.db["quota_usage"], now=wall)
-    two = Quotas(store.db["quota_usage"], now=wall)
-    # (No TTL index here: the stand-in would expire these 2024 documents at once.)
+    one = Quotas(store.db["quota_usage"], now=wall, writer="one")
+    two = Quotas(store.db["quota_usage"], now=wall, writer="two")
+    # (No TTL index here: the sweep would expire these 2024 documents at once.)
     assert list(one.indexes()) == ["quota_usage"]
     for _ in range(3):
         await one.reserve("k", {"day": 5})
     await one.sync()
-    doc = await store.db["quota_usage"].find_one({"_id": "k|day:2024-05-01"})
+    doc = await store.db["quota_usage"].find_one({"_id": "k|day:2024-05-01|one"})
     assert doc is not None
-    assert doc["used"] == 3
+    assert doc["count"] == 3
     assert doc["key_id"] == "k"
+    assert await stored_total(store, "k|day:2024-05-01") == 3
 
     await two.reserve("k", {"day": 5})  # loads 3 from the store, counts a 4th
     await two.sync()
@@ -99,20 +99,36 @@ async def test_counts_persist_and_are_shared_by_processes_at_each_sync(store: St
     with pytest.raises(QuotaExceededError):
         await one.reserve("k", {"day": 5})
     await one.sync()
-    assert (await store.db["quota_usage"].find_one({"_id": "k|day:2024-05-01"}))["used"] == 5
+    assert await stored_total(store, "k|day:2024-05-01") == 5
+    restarted = Quotas(store.db["quota_usage"], now=wall, writer="three")
+    with pytest.raises(QuotaExceededError):  # a new process reads every writer's count
+        await restarted.reserve("k", {"day": 5})
+
+
+async def test_two_processes_syncing_at_once_store_an_exact_total(store: Store) -> None:
+    wall = WallClock(utc(2024, 5, 1, 12))
+    one = Quotas(store.db["quota_usage"], now=wall, writer="one")
+    two = Quotas(store.db["quota_usage"], now=wall, writer="two")
+    for _ in range(40):
+        await one.reserve("k", {"day": 1000})
+        await two.reserve("k", {"day": 1000})
+        await asyncio.gather(one.sync(), two.sync())  # syncs race on every round
+    assert await stored_total(store, "k|day:2024-05-01") == 80
+    await one.sync()  # a view is at most one sync behind the other process
+    assert [s.used for s in await one.current("k", {"day": 1000})] == [80]
 
 
 async def test_finished_periods_are_dropped_and_evicted_counts_still_persist(
     store: Store,
 ) -> None:
     wall = WallClock(utc(2024, 5, 1, 12))
-    quotas = Quotas(store.db["quota_usage"], now=wall, max_keys=1)  # 3 counters at most
+    quotas = Quotas(store.db["quota_usage"], now=wall, max_keys=1, writer="w")  # 3 counters
     for key in ("a", "b", "c", "d"):
         await quotas.reserve(key, {"day": 5})
     assert len(quotas._counters) == 3
     await quotas.sync()
-    stored = {doc["_id"]: doc["used"] for doc in await store.db["quota_usage"].find().to_list(10)}
-    assert stored == {f"{key}|day:2024-05-01": 1 for key in "abcd"}
+    stored = {doc["_id"]: doc["count"] for doc in await store.db["quota_usage"].find().to_list(10)}
+    assert stored == {f"{key}|day:2024-05-01|w": 1 for key in "abcd"}
     wall.advance(days=1)
     await quotas.sync()
     assert len(quotas._counters) == 0
