@@ -26,6 +26,12 @@ class ServiceEntry:
     def prefix(self) -> str:
         return self.port_env.removesuffix("PORT")
 
+    def urls(self) -> dict[str, str]:
+        """Where other processes reach this service's ports: `<NAME>_URL` -> `<NAME>_PORT`
+        (`WAITINGROOM_URL` for `WAITINGROOM_PORT`, `NOTIFIER_WS_URL` for `NOTIFIER_WS_PORT`)."""
+        ports = [self.port_env, *self.extra_ports]
+        return {name.removesuffix("PORT") + "URL": name for name in ports}
+
 
 SERVICES: tuple[ServiceEntry, ...] = (
     ServiceEntry(

@@ -90,6 +90,8 @@ def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, s
             env.setdefault(entry.admin_port_env, str(entry.admin_port))
         for name, port in entry.extra_ports.items():
             env.setdefault(name, str(port))
+        for url, port_env in entry.urls().items():
+            env.setdefault(url, f"http://127.0.0.1:{env[port_env]}")
         env.update({k: v for k, v in entry.env.items() if k not in env})
     return env, generated
 

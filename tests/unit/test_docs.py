@@ -31,9 +31,14 @@ def _documented() -> set[str]:
     return {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])}
 
 
+def _service_urls() -> set[str]:
+    """`<SERVICE>_URL`: where other processes reach a registered service (route files read it)."""
+    return {url for entry in SERVICES for url in entry.urls()}
+
+
 def _settings_variables() -> set[str]:
-    """Every environment variable the settings classes read."""
-    return (
+    """Every environment variable the settings classes read, and the services' addresses."""
+    return _service_urls() | (
         _variables(PlatformSettings)
         | _variables(GatewaySettings)
         | _variables(NotifierSettings)
