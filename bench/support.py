@@ -21,8 +21,10 @@ from shared.stack.servers import free_port
 __all__ = [
     "add_tracing_option",
     "free_port",
+    "identity_keys",
     "percentile",
     "real_servers",
+    "signed_identity",
     "stop_group",
     "tracing",
 ]
@@ -30,6 +32,24 @@ __all__ = [
 # As deploy/k8s/base/config.yaml sets it; --trace-all records every trace instead.
 PRODUCTION_SAMPLING = {"OTEL_TRACES_SAMPLER": "surge_xray", "OTEL_TRACES_SAMPLER_ARG": "1,0.05"}
 TRACE_ALL = {"OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}
+
+
+def identity_keys() -> str:
+    """The run's IDENTITY_KEYS (generated once per process and put in the environment the
+    services started from here inherit), as every service of one deployment shares it."""
+    from shared.security.identity import IdentityKeys
+
+    return os.environ.setdefault("IDENTITY_KEYS", IdentityKeys.generate())
+
+
+def signed_identity(audience: str) -> dict[str, str]:
+    """What the gateway sends a service for a caller without credentials, for a benchmark that
+    talks to a service's own port (the X-Surge-Identity header)."""
+    from shared.http.identity import IDENTITY_HEADER
+    from shared.security.identity import ANONYMOUS, IdentityKeys, IdentitySigner
+
+    signer = IdentitySigner(IdentityKeys.parse(identity_keys()), "bench", ttl=3600)
+    return {IDENTITY_HEADER: signer.sign(ANONYMOUS, audience)}
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:

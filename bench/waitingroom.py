@@ -67,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402 - after the root
     add_tracing_option,
     free_port,
+    identity_keys,
     percentile,
     real_servers,
     stop_group,
@@ -90,7 +91,7 @@ ROUTES = """
 global_rate_limit: {{rate: 1000000, burst: 1000000}}
 upstreams:
   notifier: {{url: "http://127.0.0.1:{notifier}"}}
-  notifier-ws: {{url: "http://127.0.0.1:{notifier_ws}", max_connections: 50000}}
+  notifier-ws: {{url: "http://127.0.0.1:{notifier_ws}", max_connections: 50000, audience: notifier}}
   waitingroom: {{url: "http://127.0.0.1:{waitingroom}"}}
 routes:
   - id: notifier-ws
@@ -458,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             **os.environ,
             **servers,
             "AUTH_JWT_SECRET": SECRET,
+            "IDENTITY_KEYS": identity_keys(),
             "ADMIN_TOKEN": ADMIN,
             "LOG_LEVEL": "WARNING",
             "SPANS_FILE": str(tmp / "spans.jsonl"),

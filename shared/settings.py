@@ -46,6 +46,11 @@ class PlatformSettings(BaseSettings):
     auth_leeway_seconds: float = Field(default=30.0, ge=0)
 
     admin_token: SecretStr | None = None
+    # Keys signing and verifying who is calling a service (`kid:secret[,kid:secret]`, the
+    # first signs, all verify; docs/architecture.md "Identity between services"), and the
+    # life of one signed assertion.
+    identity_keys: SecretStr | None = None
+    identity_ttl_seconds: float = Field(default=60.0, ge=5, le=3600)
 
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
