@@ -1,0 +1,87 @@
+"""Every signature in one Hyperscan database, matched against a value in one pass per view.
+
+Hyperscan (a DFA/NFA hybrid) runs all patterns together in time linear in the input and never
+backtracks, so no value, however crafted, makes a rule expensive; it also finds the rare value
+worth a closer look by its literal factors first, which is the prefilter. A value is scanned
+once per distinct view text (its raw form, `decode.normal()`, `decode.command_line()`), and a
+match counts only for signatures written for the view it was found in.
+
+The compiled database depends only on the catalogue, so it is built once per process and
+shared; each `Matcher` holds its own scratch space (Hyperscan's per-thread working memory),
+so a matcher must not be used from two threads at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+import hyperscan
+
+from services.gateway.waf.decode import MAX_VALUE_CHARS, command_line, normal
+from services.gateway.waf.signatures.rule import Signature, View
+
+_VIEW_BITS = {view: 1 << index for index, view in enumerate(View)}
+_FLAGS = hyperscan.HS_FLAG_SINGLEMATCH
+
+
+class SignatureError(ValueError):
+    pass
+
+
+@cache
+def compile_database(patterns: tuple[str, ...]) -> hyperscan.Database:
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    try:
+        database.compile(
+            expressions=[pattern.encode() for pattern in patterns],
+            ids=list(range(len(patterns))),
+            flags=[_FLAGS] * len(patterns),
+        )
+    except hyperscan.error as exc:
+        raise SignatureError(f"{exc}: {_culprit(patterns)}") from exc
+    return database
+
+
+def _culprit(patterns: Sequence[str]) -> str:
+    """The first pattern Hyperscan refuses on its own (its error names no pattern)."""
+    for pattern in patterns:
+        try:
+            hyperscan.Database().compile(expressions=[pattern.encode()], flags=[_FLAGS])
+        except hyperscan.error:
+            return pattern
+    return "(only the combination fails)"
+
+
+def _on_match(index: int, _start: int, _end: int, _flags: int, context: object) -> None:
+    accepted, views, found = context  # type: ignore[misc]
+    if accepted & views[index]:
+        found.add(index)
+
+
+class Matcher:
+    def __init__(self, signatures: Sequence[Signature]) -> None:
+        self.signatures = tuple(signatures)
+        self._database = compile_database(tuple(s.pattern for s in self.signatures))
+        self._scratch = hyperscan.Scratch(self._database)
+        self._views = [_VIEW_BITS[s.view] for s in self.signatures]
+        self._commands = any(s.view is View.COMMAND for s in self.signatures)
+
+    def match(self, value: str) -> frozenset[int]:
+        """Indexes of the signatures that match `value` in their view."""
+        raw = value[:MAX_VALUE_CHARS]
+        normalized = normal(raw)
+        texts = {raw: _VIEW_BITS[View.RAW]}
+        texts[normalized] = texts.get(normalized, 0) | _VIEW_BITS[View.NORMAL]
+        if self._commands:
+            command = command_line(raw)
+            texts[command] = texts.get(command, 0) | _VIEW_BITS[View.COMMAND]
+        found: set[int] = set()
+        for text, accepted in texts.items():
+            self._database.scan(
+                text.encode("utf-8", "surrogateescape"),
+                match_event_handler=_on_match,
+                context=(accepted, self._views, found),
+                scratch=self._scratch,
+            )
+        return frozenset(found)

@@ -1,0 +1,363 @@
+"""Protocol violations and attacks on HTTP itself: malformed request lines and headers,
+disallowed content types and charsets, smuggling, response splitting, header and LDAP
+injection, encoding abuse.
+
+Structural rules are `Check`s over the request view (constant work per header); the rest are
+signatures like any other.
+"""
+
+from __future__ import annotations
+
+import re
+
+from services.gateway.waf.signatures.rule import (
+    ALL_HEADERS,
+    INPUTS,
+    Check,
+    Place,
+    Severity,
+    Signature,
+    View,
+    check,
+    signature,
+)
+from services.gateway.waf.view import RequestView
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VERSIONS = frozenset({"1.0", "1.1", "2", "2.0", "3", "3.0"})
+_CONTENT_TYPES = frozenset(
+    {
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+        "multipart/related",
+        "text/xml",
+        "application/xml",
+        "application/soap+xml",
+        "application/json",
+    }
+)
+_CONTENT_TYPE_SUFFIXES = ("+json", "+xml")
+_CHARSETS = frozenset({"utf-8", "utf8", "iso-8859-1", "iso-8859-15", "windows-1252"})
+_CONTENT_TYPE_SYNTAX = re.compile(
+    r"[\w/.+*-]++(?:\s*+;\s*+(?:action|boundary|charset|component|start(?:-info)?|type|version"
+    r"|profile|q)\s*+=\s*+['\"\w.()+,/:=?<>@#*-]++)*+\s*+;?\s*+",
+    re.IGNORECASE,
+)
+_MEDIA_IN_PARAMS = re.compile(r";.*\b(?:application|text|multipart|image)/", re.IGNORECASE)
+_RESTRICTED_HEADERS = frozenset(
+    {
+        "proxy",
+        "lock-token",
+        "content-range",
+        "if",
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x-middleware-subrequest",
+        "content-encoding",
+    }
+)
+_RESTRICTED_EXTENSIONS = re.compile(
+    r"\.(?:asa|asax|ascx|backup|bak|bat|bck|cdx|cer|cfg|cmd|com|conf|config|cs|csproj|csr|dat"
+    r"|db|dbf|dll|dos|htr|htw|ida|idc|idq|inc|ini|key|licx|lnk|log|mdb|old|orig|pass|pdb|pem"
+    r"|pol|printer|pwd|rdb|resources|resx|sav|save|sql|sqlite3?|swo|swp|sys|tmp|vb|vbs|vbproj"
+    r"|vsdisco|webinfo|xsd|xsx|kdbx|p12|pfx|jks|keystore|tfstate|tfvars)$",
+    re.IGNORECASE,
+)
+_ACCEPT_ITEM = re.compile(
+    r"\s*+(?:\*|[\w.+*-]++/[\w.+*-]++)(?:\s*+;\s*+[\w.+*-]++\s*+=\s*+(?:\"[^\"]*+\"|[^,;\s\"]++))*+"
+    r"\s*+",
+)
+_RANGE = re.compile(r"(\d+)-(\d+)")
+_IP_HOST = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?")
+_MAX_ACCEPT_ENCODING = 100
+_MAX_RANGES = 5
+
+
+def _request_line(view: RequestView) -> str | None:
+    target = view.target
+    if not _TOKEN.fullmatch(view.method):
+        return "request-line:method"
+    if not (target.startswith("/") or target == "*" or target.lower().startswith("http")):
+        return "request-line:target"
+    if " " in target or "\t" in target:
+        return "request-line:target"
+    return None
+
+
+def _version(view: RequestView) -> str | None:
+    return None if view.version in _VERSIONS else "request-line:version"
+
+
+def _content_length(view: RequestView) -> str | None:
+    values = [v for k, v in view.headers if k.lower() == "content-length"]
+    if any(not v.strip().isdigit() for v in values) or len(set(values)) > 1:
+        return "header:content-length"
+    return None
+
+
+def _body_on_get(view: RequestView) -> str | None:
+    if view.method not in ("GET", "HEAD"):
+        return None
+    length = view.header("content-length")
+    if length is not None and length.strip() not in ("", "0"):
+        return "header:content-length"
+    if view.header("transfer-encoding") is not None:
+        return "header:transfer-encoding"
+    return None
+
+
+def _smuggling(view: RequestView) -> str | None:
+    encoding = view.header("transfer-encoding")
+    if encoding is None:
+        return None
+    if view.header("content-length") is not None or encoding.strip().lower() != "chunked":
+        return "header:transfer-encoding"
+    return None
+
+
+def _host_missing(view: RequestView) -> str | None:
+    if view.version.startswith(("2", "3")):
+        return None  # HTTP/2 and 3 carry :authority instead
+    host = view.header("host")
+    return "header:host" if host is None or not host.strip() else None
+
+
+def _host_is_ip(view: RequestView) -> str | None:
+    host = view.header("host")
+    return "header:host" if host and _IP_HOST.fullmatch(host.strip()) else None
+
+
+def _content_type_allowed(view: RequestView) -> str | None:
+    value = view.header("content-type")
+    if value is None:
+        return None
+    kind = value.split(";", 1)[0].strip().lower()
+    if kind in _CONTENT_TYPES or kind.endswith(_CONTENT_TYPE_SUFFIXES):
+        return None
+    return "header:content-type"
+
+
+def _content_type_syntax(view: RequestView) -> str | None:
+    types = [v for k, v in view.headers if k.lower() == "content-type"]
+    if len(types) > 1:
+        return "header:content-type"
+    if types and not _CONTENT_TYPE_SYNTAX.fullmatch(types[0]):
+        return "header:content-type"
+    return None
+
+
+def _charset(view: RequestView) -> str | None:
+    value = view.header("content-type")
+    if value is None or "charset" not in value.lower():
+        return None
+    charsets = re.findall(r"charset\s*=\s*[\"']?([\w.:-]*)", value, re.IGNORECASE)
+    if len(charsets) != 1 or charsets[0].lower() not in _CHARSETS:
+        return "header:content-type"
+    return None
+
+
+def _content_type_confusion(view: RequestView) -> str | None:
+    value = view.header("content-type")
+    return "header:content-type" if value and _MEDIA_IN_PARAMS.search(value) else None
+
+
+def _restricted_header(view: RequestView) -> str | None:
+    for name, _ in view.headers:
+        if name.lower() in _RESTRICTED_HEADERS:
+            return f"header:{name.lower()}"
+    return None
+
+
+def _restricted_extension(view: RequestView) -> str | None:
+    path = view.path.rstrip("/")
+    return "path" if _RESTRICTED_EXTENSIONS.search(path) else None
+
+
+def _backup_file(view: RequestView) -> str | None:
+    base = view.path.rsplit("/", 1)[-1]
+    return "path" if base.endswith("~") or base.startswith(".~") else None
+
+
+def _fragment(view: RequestView) -> str | None:
+    return "uri" if "#" in view.target else None
+
+
+def _accept(view: RequestView) -> str | None:
+    value = view.header("accept")
+    if value is None or not value.strip():
+        return None
+    if all(_ACCEPT_ITEM.fullmatch(item) for item in value.split(",")):
+        return None
+    return "header:accept"
+
+
+def _accept_encoding(view: RequestView) -> str | None:
+    value = view.header("accept-encoding")
+    return "header:accept-encoding" if value and len(value) > _MAX_ACCEPT_ENCODING else None
+
+
+def _range(view: RequestView) -> str | None:
+    for name in ("range", "request-range"):
+        value = view.header(name)
+        if value is None:
+            continue
+        pairs = _RANGE.findall(value)
+        if any(int(last) < int(first) for first, last in pairs) or value.count(",") >= _MAX_RANGES:
+            return f"header:{name}"
+        if value.strip().lower().startswith("bytes=0-,") or re.search(r"=\s*0\s*-\s*$", value):
+            return None
+    return None
+
+
+def _empty(name: str) -> Check:
+    def test(view: RequestView) -> str | None:
+        value = view.header(name)
+        return f"header:{name}" if value is not None and not value.strip() else None
+
+    return check(
+        f"protocol-empty-{name}", f"Empty {name} header", test, severity=Severity.NOTICE
+    )
+
+
+def _old_cookie(view: RequestView) -> str | None:
+    cookie = view.header("cookie")
+    return "header:cookie" if cookie and "$version" in cookie.lower() else None
+
+
+def _length_without_type(view: RequestView) -> str | None:
+    length = view.header("content-length")
+    if length and length.strip() not in ("0", "") and view.header("content-type") is None:
+        return "header:content-type"
+    return None
+
+
+CHECKS: tuple[Check, ...] = (
+    check("protocol-001", "Invalid HTTP request line (method, target)", _request_line),
+    check("protocol-002", "HTTP protocol version not allowed", _version),
+    check("protocol-003", "Content-Length is not a number (or conflicts)", _content_length),
+    check("protocol-004", "GET or HEAD request with a body", _body_on_get),
+    check("protocol-005", "Transfer-Encoding with Content-Length or not chunked", _smuggling),
+    check(
+        "protocol-006", "Missing or empty Host header", _host_missing, severity=Severity.WARNING
+    ),
+    check("protocol-007", "Host header is a numeric IP", _host_is_ip, severity=Severity.WARNING),
+    check("protocol-008", "Request content type not allowed", _content_type_allowed),
+    check("protocol-009", "Malformed or repeated Content-Type header", _content_type_syntax),
+    check("protocol-010", "Request charset not allowed (or repeated)", _charset),
+    check(
+        "protocol-011",
+        "A media type inside Content-Type parameters (content-type confusion)",
+        _content_type_confusion,
+    ),
+    check("protocol-012", "Restricted request header (Proxy, If, X-HTTP-Method...)", _restricted_header),
+    check("protocol-013", "Restricted file extension in the path (.bak, .ini, .sql)", _restricted_extension),
+    check("protocol-014", "Backup or temporary file in the path (index.php~)", _backup_file),
+    check("protocol-015", "Fragment (#) in the request target", _fragment),
+    check("protocol-016", "Malformed Accept header", _accept),
+    check("protocol-017", "Accept-Encoding header of unreasonable length", _accept_encoding),
+    check("protocol-018", "Invalid or excessive Range header", _range),
+    check("protocol-019", "Legacy $Version cookie", _old_cookie),
+    check(
+        "protocol-020",
+        "Body without a Content-Type",
+        _length_without_type,
+        severity=Severity.NOTICE,
+    ),
+    _empty("accept"),
+    _empty("user-agent"),
+)
+
+SIGNATURES: tuple[Signature, ...] = (
+    signature(
+        "protocol-101",
+        "NUL byte in the request (string truncation)",
+        r"\x00",
+        places=INPUTS | ALL_HEADERS,
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-102",
+        "Invalid percent-encoding in the request target",
+        r"(?i)%(?:[^0-9a-fu]|[0-9a-f](?:[^0-9a-f]|$)|u(?:[^0-9a-f]|[0-9a-f]{1,3}(?:[^0-9a-f]|$))|$)",
+        places=frozenset({Place.URI}),
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-103",
+        "Full-width or IIS %u encoding abuse (%uFF0E, %u002f)",
+        r"(?i)%u(?:ff[0-9a-f]{2}|00[0-9a-f]{2}|20[0-9a-f]{2}|22[0-9a-f]{2})",
+        places=frozenset({Place.URI, Place.BODY, Place.ARG}),
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-104",
+        "HTTP request smuggled in a value (CRLF GET /x HTTP/1.1)",
+        r"(?:^|[\r\n]) ?(?:get|post|head|options|connect|put|delete|trace|track|patch|propfind"
+        r"|proppatch|mkcol|copy|move|lock|unlock) +[^\s]{1,400} +http/\d",
+        places=INPUTS,
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-105",
+        "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
+        r"[\r\n] ?(?:location|refresh|set-cookie|cookie|content-(?:type|length|disposition)"
+        r"|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
+        r"|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
+        r"|[\r\n]{2} ?<(?:html|meta|script|body)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]",
+        places=INPUTS | ALL_HEADERS,
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-106",
+        "Line break in the request path or an argument name (header injection)",
+        r"[\r\n]",
+        places=frozenset({Place.PATH, Place.ARG_NAME, Place.COOKIE_NAME, Place.HEADER}),
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-107",
+        "LDAP filter injection (*)(uid=*))(|(uid=*, printer)(uid=*))",
+        r"\) ?\( ?[|&!]? ?\(? ?[\w;.-]{1,40} ?[~<>]?= ?|\) ?\( ?[|&!] ?\(?|^\*? ?\) ?[|&!(]"
+        r"|\( ?[|&!] ?\( ?[\w;.-]{1,40} ?[~<>]?=",
+        places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
+    ),
+    signature(
+        "protocol-108",
+        "Apache mod_proxy unix-socket target (unix:/run/x.sock|http://)",
+        r"unix:[^|]{0,400}\|",
+        places=frozenset({Place.URI, Place.PATH, Place.ARG}),
+    ),
+    signature(
+        "protocol-109",
+        "Forbidden characters in an uploaded file name (quotes, =, backslash)",
+        r"[\"'=\\\\;]",
+        places=frozenset({Place.FILENAME}),
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-110",
+        "Unicode escape in the target, a header or a value (\\u0027 smuggling past filters)",
+        r"\\u[0-9a-f]{4}",
+        places=frozenset({Place.URI, Place.ARG, Place.COOKIE, Place.USER_HEADER}),
+        view=View.RAW,
+    ),
+    signature(
+        "protocol-111",
+        "Double or multiple URL encoding in the request target (%252e)",
+        r"(?i)%25[0-9a-f]{2}",
+        places=frozenset({Place.URI}),
+        view=View.RAW,
+        pl=2,
+        severity=Severity.WARNING,
+    ),
+    signature(
+        "protocol-112",
+        "Control characters in the request (non-printable bytes)",
+        r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]",
+        places=INPUTS | ALL_HEADERS,
+        view=View.RAW,
+        pl=2,
+        severity=Severity.WARNING,
+    ),
+)

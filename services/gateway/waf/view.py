@@ -1,0 +1,43 @@
+"""The request as the detection engine sees it: plain data, no web framework.
+
+Any data plane (aiohttp today, raw httptools protocols tomorrow) builds a `RequestView` from
+what it parsed and hands it to `Detector.inspect`. Everything is kept raw (the target is not
+percent-decoded, header names keep their case, the body is bytes) because the engine decides
+how to decode: decoding earlier would hide the very encodings attackers use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    method: str
+    target: str  # the raw request target: path and query as sent, still percent-encoded
+    headers: tuple[tuple[str, str], ...] = ()  # raw (name, value) pairs in the order sent
+    body: bytes | None = None  # the (bounded) body prefix to inspect; None when not read
+    version: str = "1.1"  # the HTTP version from the request line ("1.0", "1.1", "2")
+
+    def header(self, name: str) -> str | None:
+        """The first value of header `name` (case-insensitive), None when absent."""
+        lowered = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lowered:
+                return value
+        return None
+
+    @property
+    def content_type(self) -> str:
+        """The media type without parameters, lower-cased ("" when absent)."""
+        value = self.header("content-type") or ""
+        return value.split(";", 1)[0].strip().lower()
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        parts = self.target.split("?", 1)
+        return parts[1] if len(parts) == 2 else ""
