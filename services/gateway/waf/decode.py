@@ -30,6 +30,21 @@ _JS_ESCAPE = re.compile(r"\\u\{?([0-9a-fA-F]{4})\}?|\\x([0-9a-fA-F]{2})")
 _WHITESPACE = re.compile(r"[\s\x00-\x1f\x7f\xa0]+")
 _SHELL_SPACE = re.compile(r"\$(?:\{ifs\}|ifs\b(?:\$\d)?)|\$[@*]|\$\{[@*]\}")
 _SHELL_QUOTES = str.maketrans("", "", "\\\"'^")
+# Typographic quotes and primes: some databases and collations take them for ASCII quotes.
+_QUOTES = str.maketrans(
+    dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4\u02bc", "'")
+    | dict.fromkeys("\u201c\u201d\u201e\u201f\u2033", '"')
+)
+_HIGH_BIT_BRACKETS = str.maketrans({"\xbc": "\xbc<", "\xbe": ">\xbe"})
+# Entities browsers or filters read case-insensitively (`&tab;`, `&NewLine;`, `&COLON;`):
+# html.unescape only knows their exact spellings.
+_LOOSE_ENTITIES = {
+    "tab": "\t", "newline": "\n", "colon": ":", "lpar": "(", "rpar": ")", "sol": "/",
+    "bsol": "\\", "period": ".", "excl": "!", "quot": '"', "apos": "'", "num": "#",
+    "lt": "<", "gt": ">", "grave": "`", "semi": ";", "equals": "=", "plus": "+", "comma": ",",
+    "lsqb": "[", "rsqb": "]", "lcub": "{", "rcub": "}", "dollar": "$", "percnt": "%",
+}  # fmt: skip
+_LOOSE_ENTITY = re.compile(r"&(" + "|".join(_LOOSE_ENTITIES) + r");", re.IGNORECASE)
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -80,18 +95,33 @@ def strip_comments(text: str) -> str:
     return "".join(out)
 
 
+def _fold(text: str) -> str:
+    """Compatibility forms folded (full-width letters, ligatures), but the ¼...¾ pair kept:
+    old browsers read them as < and > with the high bit dropped, which NFKC would hide."""
+    if "\xbc" in text or "\xbe" in text:
+        text = text.translate(_HIGH_BIT_BRACKETS)
+    return unicodedata.normalize("NFKC", text).translate(_QUOTES)
+
+
+def _entities(text: str) -> str:
+    return _LOOSE_ENTITY.sub(lambda match: _LOOSE_ENTITIES[match.group(1).lower()], text)
+
+
 def normal(value: str) -> str:
-    """The canonical view the signatures match: decoded, folded, lower case, comment-free."""
+    """The canonical view the signatures match: decoded, folded, lower case, comment-free.
+    Leading and trailing whitespace stays (as one space): ` onload=` differs from `onload=`."""
     text = value[:MAX_VALUE_CHARS]
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
+        text = _fold(text)
     text = decode(text)
+    if "&" in text:
+        text = _entities(text)
     if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)  # what the decoding revealed
+        text = _fold(text)  # what the decoding revealed
     text = text.replace("\x00", "").lower()
     if "/*" in text:
         text = strip_comments(text)
-    return _WHITESPACE.sub(" ", text).strip()
+    return _WHITESPACE.sub(" ", text)
 
 
 def command_line(value: str) -> str:

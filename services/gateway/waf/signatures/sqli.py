@@ -8,7 +8,7 @@ a keyword pair), so "O'Brien", "select a seat" and "1 or 2 tickets" pass.
 
 from __future__ import annotations
 
-from services.gateway.waf.signatures.rule import Severity, Signature, signature, words
+from services.gateway.waf.signatures.rule import Place, Severity, Signature, View, signature, words
 
 _Q = r"['\"`]"  # a quote closing the literal the value was meant to stay inside
 _OP = r"(?:\bor\b|\band\b|\bxor\b|\bdiv\b|\|\||&&)"
@@ -21,6 +21,24 @@ _FUNCTIONS = words(
     "convert", "count", "length", "ord", "md5", "sha1", "randomblob", "dbms_pipe.receive_message",
     "utl_inaddr.get_host_name", "json_keys", "gtid_subset", "polygon", "multipoint",
 )  # fmt: skip
+# SQL routines no ordinary text calls: `name(` (or `name (`) is an injection tell.
+_ROUTINES = words(
+    "benchmark", "pg_sleep", "sleep", "concat", "concat_ws", "group_concat", "database",
+    "db_name", "schema_name", "current_user", "session_user", "system_user", "user_name",
+    "suser_sname", "extractvalue", "updatexml", "ifnull", "isnull", "nullif", "coalesce",
+    "make_set", "name_const", "unhex", "hex", "xmltype", "load_file", "char_length",
+    "substring_index", "substring", "substr", "ascii", "unicode", "nchar", "rtrim", "ltrim",
+    "json_extract", "json_keys", "json_object", "sqlite_compileoption_get", "sqlite_version",
+    "randomblob", "pg_read_file", "sys_context", "rand", "md5", "sha1", "sha2", "pow", "sin",
+    "decode", "encode", "elt", "find_in_set", "instr", "lpad", "rpad", "strcmp", "chr",
+    "char", "mid", "ord", "version", "user", "schema", "last_insert_id", "row_count",
+    "found_rows", "connection_id", "uuid_short", "jsonb_pretty", "unistr", "overlay",
+    "to_char", "to_number", "bitand", "utl_raw\\.\\w+", "dbms_\\w+", "pg_\\w+", "sqlite_\\w+",
+    "xp_\\w+", "sp_\\w+", "regexp_\\w+", "current_database", "inet_server_addr", "query_to_xml",
+    "database_to_xml", "array_to_string", "string_agg", "listagg", "xmlagg", "xmlelement",
+    "ctxsys\\.\\w+", "ordsys\\.\\w+", "dbms_xmlgen\\.\\w+", "iif", "choose", "quotename",
+    "stuff", "replicate", "space", "difference", "soundex", "char_length", "hex_to_raw",
+)  # fmt: skip
 _CATALOGUE = words(
     r"information_schema\b", r"pg_catalog\b", r"pg_shadow\b", r"pg_user\b", r"sysobjects\b",
     r"syscolumns\b", r"sysdatabases\b", r"sys\.(?:tables|columns|objects|databases)\b",
@@ -32,7 +50,9 @@ _CATALOGUE = words(
     r"into (?:out|dump)file\b", r"utl_http\.", r"utl_inaddr\.", r"dbms_pipe\.",
     r"dbms_java\.", r"load_extension ?\(", r"sqlite_version ?\(", r"pg_read_file ?\(",
     r"pg_ls_dir ?\(", r"lo_import ?\(", r"copy \w+ (?:from|to) program\b",
-    r"@@(?:version|datadir|hostname|basedir|tmpdir)\b",
+    r"@@(?:version|datadir|hostname|basedir|tmpdir)\b", r"msdb\b", r"northwind\b", r"tempdb\b",
+    r"sysibm\.", r"syscat\.", r"procedure analyse ?\(", r"exec(?:ute)? immediate\b",
+    r"declare @\w",
 )  # fmt: skip
 
 SIGNATURES: tuple[Signature, ...] = (
@@ -113,6 +133,55 @@ SIGNATURES: tuple[Signature, ...] = (
         "NoSQL (MongoDB) operator injection ($ne, $gt, $where, $regex in names or values)",
         r"(?:^|\[)\$(?:ne|eq|gte?|lte?|n?in|nor|not|or|and|exists|type|mod|regex|where|all"
         r"|size|elemmatch|expr|jsonschema|text|function|accumulator|lookup)\b\]?",
+    ),
+    signature(
+        "sqli-017",
+        "SQL routine call (benchmark(, concat(, database(, updatexml(, pg_sleep()",
+        r"\b" + _ROUTINES + r" ?\(",
+    ),
+    signature(
+        "sqli-018",
+        "SELECT of a routine, variable or literal (select sleep(, select @@version, select 1,2)",
+        r"\bselect ?(?:" + _ROUTINES + r"\b|if ?\(|case\b|@@?\w|\* ?from\b|null ?,"
+        r"|\d+ ?(?:,|from\b|$|--|#)|[\w.]+ ?(?:as\b ?[\w\"'`]+ ?)?from \w+ ?(?:where|limit"
+        r"|order|group|union|--|#|;|$))",
+    ),
+    signature(
+        "sqli-019",
+        "SQL conditional, comparison of a sub-expression or cast (case when, if(1=, ::int)",
+        r"(?:^|[\s(,=\d'\"`]) ?case when\b.{1,100}\bthen\b|\bi?if ?\( ?[\w'\"]{1,20} ?(?:=|<|>)"
+        r"|\) ?(?:like|rlike|regexp|sounds like) ?\(|\bhaving\b ?(?:count|sum|avg|min|max)?"
+        r" ?\(?[\w.]{0,40}\)? ?(?:=|<|>|!=)|[\w)'\"] ?::(?:int|integer|bigint|smallint|text"
+        r"|numeric|varchar|char|json|jsonb|double precision|regclass|bytea|boolean|float)\b"
+        r"|(?:^|[\s(,'\"])\d+ ?as\b ?[\w\"'`]{0,40} ?from\b|\d\.e ?(?:\(|select\b|from\b)",
+    ),
+    signature(
+        "sqli-020",
+        "Quote closed into an operator, comment or JSON operator ('or', '*2--, '->'$.a', ';@@)",
+        _Q + r"(?:or|and|xor|div)" + _Q + r"|" + _Q + r"(?:\|\||&&) ?" + _Q
+        + r"|" + _Q + r" ?\)* ?" + _OP + r".{0,60}(?:--|#) ?$"
+        + r"|" + _Q + r" ?[-+*/%|&^] ?\d+ ?(?:--|#)|" + _Q + r" ?;? ?@@"
+        + r"|" + _Q + r" ?(?:->>?|#>>?|@>|<@|\?[|&]|@\?|#-) ?" + _Q
+        + r"|" + _Q + r" ?(?:not )?(?:regexp|rlike)\b",
+    ),
+    signature(
+        "sqli-021",
+        "MySQL executable comment or optimizer hint (/*!50000select*/, /*+ hint */)",
+        r"/\*!\d{0,5} ?[a-zA-Z(]|/\*\+",
+        view=View.RAW,
+    ),
+    signature(
+        "sqli-022",
+        "Tautology on a number at the start of the value (1 or true, 9999 or {if ...})",
+        r"^ ?-?\d+ ?\)* ?(?:or|and|xor|\|\||&&) ?(?:true|false|null|not\b|\{|\(|@@|select\b)"
+        r"|\bchar ?\( ?\d+ ?\) ?(?:\+|\|\||,) ?char ?\(",
+    ),
+    signature(
+        "sqli-023",
+        "Integer-overflow or float-parsing denial-of-service number (2.2250738585072011e-308)",
+        r"\b(?:2\.2250738585072011e-308|2147483648|4294967295|4294967296|9223372036854775807"
+        r"|9223372036854775808|18446744073709551615)\b",
+        places=frozenset({Place.ARG, Place.COOKIE}),
     ),
     signature(
         "sqli-013",

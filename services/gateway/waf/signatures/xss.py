@@ -8,7 +8,7 @@ passes.
 
 from __future__ import annotations
 
-from services.gateway.waf.signatures.rule import ALL_HEADERS, INPUTS, Signature, signature
+from services.gateway.waf.signatures.rule import ALL_HEADERS, INPUTS, Place, Signature, signature
 
 _EVENTS = (
     r"on(?:abort|activate|afterprint|afterscriptexecute|animation\w+|auxclick|beforecopy"
@@ -26,44 +26,64 @@ _SINKS = (
     r"|window\[|parent\[|this\[|globalthis\[|document\.write|constructor"
 )
 
+_ANYWHERE = INPUTS | ALL_HEADERS
+_JAVASCRIPT = r"\bj ?a ?v ?a ?s ?c ?r ?i ?p ?t ?:|\bv ?b ?s ?c ?r ?i ?p ?t ?:|\b(?:live|ecma|j)script ?:"
+
 SIGNATURES: tuple[Signature, ...] = (
-    signature("xss-001", "Script tag (<script>, </script>)", r"< ?/? ?script\b"),
+    signature(
+        "xss-001", "Script tag (<script>, </script>)", r"< ?/? ?script\b", places=_ANYWHERE
+    ),
     signature(
         "xss-002",
         'HTML event-handler attribute (<img onerror=...>, " onmouseover=...)',
         r"<[a-z!/?][^<>]{0,512}[\s\"'/`]on[a-z]{3,40} ?="
-        r"|[\"'`;] ?(?:[^<>=\"'`]{0,64} )?" + _EVENTS + r" ?=",
+        r"|(?:^|[\s\"'`;/=(,]) ?" + _EVENTS + r" ?=",
+        places=_ANYWHERE,
     ),
     signature(
         "xss-003",
         "Script URI scheme (javascript:alert(1), vbscript:, data:text/html)",
-        r"\b(?:java|vb|live|ecma|j|jav|ja) ?script ?: ?(?:[\w$.]{1,64} ?[(\[.=`'\"]"
-        r"|[/'\"`(\[{!~+-]|$)"
+        r"(?:" + _JAVASCRIPT + r") ?(?:[^\sa-z0-9]|[\w$.]{1,64} ?[(\[.=`'\"]|$)"
         r"|\bdata ?: ?(?:text/(?:html|xml|javascript)|application/(?:x-)?(?:javascript|xhtml)"
         r"|image/svg\+xml|text/x-\w+) ?[;,]",
+        places=_ANYWHERE,
     ),
     signature(
         "xss-004",
-        "Markup that embeds active content (<iframe>, <object>, <embed>, <svg>, <meta refresh>)",
+        "Markup that embeds active content (<iframe>, <object>, <svg>, <style>, <link href>)",
         r"< ?(?:iframe|frame|frameset|object|embed|applet|svg|math|isindex|xss|base|portal"
         r"|template|noscript|listing|xmp|plaintext|marquee|bgsound|layer|ilayer|import"
-        r"|animate|set|handler|x)\b"
-        r"|< ?(?:link|meta|style|form|button|input|image|img|video|audio|source|body|html|a"
-        r"|div|details|select|textarea|keygen|table|td|object)\b[^<>]{0,512}"
-        r"(?:\b(?:href|src|action|formaction|data|http-equiv|srcdoc|background|dynsrc|lowsrc"
-        r"|poster|code|codebase|xlink:href|content|style) ?= ?[\"'`]? ?(?:[a-z]{0,12}script ?:"
-        r"|data ?:|refresh|expression|[^\"'` >]{0,200}javascript)|@import)",
+        r"|animate|set|handler|x|style|vmlframe)\b|< ?\?import|<import\w{0,40}implementation"
+        r"|<[\w]{0,10}:(?:vmlframe|image|imagedata|shape)\b|vmlframe\b"
+        r"|< ?(?:link|base)\b[^<>]{0,512}[\s/]href ?/? ?=|< ?meta\b[^<>]{0,512}(?:http-equiv"
+        r"|charset|content ?= ?[\"'`]? ?\d+ ?;)"
+        r"|<[a-z][\w:-]{0,30}[^<>]{0,512}\b(?:xmlns(?::\w+)?|xlink ?: ?href|xsi ?: ?\w+"
+        r"|xi ?: ?include) ?="
+        r"|< ?(?:form|button|input|image|img|video|audio|source|body|html|a|div|details"
+        r"|select|textarea|keygen|table|td|object)\b[^<>]{0,512}"
+        r"(?:\b(?:href|src|action|formaction|data|srcdoc|background|dynsrc|lowsrc"
+        r"|poster|code|codebase|content|style) ?= ?[\"'`]? ?(?:[a-z]{0,12}script ?:"
+        r"|data ?:|expression|[^\"'` >]{0,200}javascript)|@import)"
+        r"|\+ad[w0]-|\xbc[^\xbe>]{0,200}[\xbe>]",
+        places=_ANYWHERE,
     ),
     signature(
         "xss-005",
         "DOM sink or script-string breakout (document.cookie, .innerHTML=, '-alert(1)-')",
-        r"\bdocument ?\. ?(?:cookie|domain|write(?:ln)? ?\(|location|body ?\. ?innerhtml)"
-        r"|\. ?(?:inner|outer)html ?=|\bstring ?\. ?fromcharcode ?\(|\bwindow ?\. ?location ?="
-        r"|\blocation ?\. ?(?:href|replace|assign) ?[=(]|\bnew function ?\("
+        r"\bdocument ?\. ?(?:cookie|domain|write(?:ln)? ?\(|location|body\b|createelement"
+        r"|getelement\w{0,20}|documentelement|forms|execcommand|defaultview|all\b)"
+        r"|\. ?(?:inner|outer)html ?=|\bstring ?\. ?fromcharcode ?\(|\bwindow ?\. ?location\b"
+        r"|\blocation ?\. ?(?:href|replace|assign|hash|search) ?[=(]|\bnew function ?\("
+        r"|\.parentnode\b|\.appendchild ?\(|\.insertadjacenthtml ?\(|\.srcdoc ?="
         r"|[\"'`] ?\)? ?[-+*/;,|&^%<>=]+ ?\(? ?(?:" + _SINKS + r") ?[(`\[]"
-        r"|\b(?:alert|prompt|confirm) ?(?:\( ?[\w\"'`/.]{0,40} ?\)|`[^`]{0,40}`)"
+        r"|\b(?:alert|set(?:timeout|interval)|btoa|atob|execscript|importscripts) ?\("
+        r"|\b(?:prompt|confirm)\(|\b(?:alert|prompt|confirm|eval) ?`"
         r"|\beval ?\( ?(?:atob|unescape|string|decodeuri|location|name|\w+ ?\.)"
-        r"|\b(?:top|self|window|parent|globalthis|this) ?\[ ?[\"'`]",
+        r"|\b(?:top|self|window|parent|globalthis|this|document) ?\)? ?\[ ?[\"'`]"
+        r"|\] ?\. ?\w{1,20} ?\. ?(?:call|apply|bind) ?[`(]|\breflect ?\. ?\w{1,20} ?\."
+        r" ?(?:call|apply) ?[`(]|\$\{ ?(?:alert|eval|prompt|confirm)\b|!!?\[\]|\[\] ?\+ ?\[\]"
+        r"|<!--|-->|<!\[cdata\[",
+        places=INPUTS - {Place.PATH},
     ),
     signature(
         "xss-006",
@@ -76,14 +96,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "HTML tag with attributes or a closing tag mixed into a value (<b onclick, </title>)",
         r"< ?/ ?(?:title|textarea|style|script|noscript|xmp|iframe|template|select|option"
         r"|head|html|body) ?>|<[a-z][\w-]{0,20} [^<>]{0,200}= ?[^<>]{0,200}>"
-        r"|<!--|<!\[cdata\[|<\?xml|<!doctype|<!entity",
-        pl=2,
-    ),
-    signature(
-        "xss-008",
-        "A script tag, event handler or script URI in any request header",
-        r"< ?/? ?script\b|<[a-z!/?][^<>]{0,512}[\s\"'/`]on[a-z]{3,40} ?=|javascript ?:",
-        places=ALL_HEADERS,
+        r"|<\?xml|<!doctype|<!entity",
         pl=2,
     ),
     signature(
