@@ -27,6 +27,7 @@ _USER_HEADERS = frozenset({"user-agent", "referer"})
 _MAX_ARGS = 1000
 _WINDOW_OVERLAP = 256  # a payload straddling two windows still appears whole in one
 _COOKIE_SPLIT = re.compile(r";\s*")
+_FILENAME_HEADER = re.compile(r"x[-_.]?file[-_.]?name")
 
 
 class Field(NamedTuple):  # a tuple: a few dozen are built for every request
@@ -53,6 +54,8 @@ def head_fields(view: RequestView) -> Iterator[Field]:
             continue
         user = lowered in _USER_HEADERS or lowered.startswith("x-")
         yield Field(Place.USER_HEADER if user else Place.HEADER, f"header:{lowered}", value)
+        if _FILENAME_HEADER.fullmatch(lowered):  # upload APIs name the file in a header
+            yield Field(Place.FILENAME, f"header:{lowered}", value)
 
 
 def cookie_fields(header: str) -> Iterator[Field]:

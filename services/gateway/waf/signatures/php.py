@@ -7,10 +7,18 @@ Patterns run on `decode.normal()` text; names of functions that read as English 
 
 from __future__ import annotations
 
-from services.gateway.waf.signatures.rule import INPUTS, Place, Severity, Signature, signature, words
+from services.gateway.waf.signatures.rule import (
+    INPUTS,
+    Place,
+    Severity,
+    Signature,
+    View,
+    signature,
+    words,
+)
 
 # Functions whose name alone, in user input, is a strong sign of PHP code.
-_HIGH_RISK = words(
+_HIGH_RISK_NAMES = (
     "base64_decode", "base64_encode", "bzdecompress", "call_user_func(?:_array)?",
     "call_user_method(?:_array)?", "convert_uudecode", "create_function", "file_get_contents",
     "file_put_contents", "fsockopen", "pfsockopen", "get_(?:class_methods|class_vars"
@@ -27,8 +35,13 @@ _HIGH_RISK = words(
     "preg_replace_callback", "register_shutdown_function", "register_tick_function",
     "forward_static_call(?:_array)?", "openlog", "mb_ereg_replace", "odbc_exec", "dl",
 )  # fmt: skip
+_HIGH_RISK = words(*_HIGH_RISK_NAMES)
+# The snake_case ones read as code wherever they appear; the others only when called.
+_NAMED = words(*(name for name in _HIGH_RISK_NAMES if "_" in name))
 # Functions that read as words: only a call counts.
 _CALLED = words(
+    "intval", "floatval", "strval", "boolval", "settype", "unpack", "pack", "strip_tags",
+    "addslashes", "nl2br", "is_array", "is_numeric", "in_array", "count", "sizeof",
     "system", "exec", "eval", "assert", "include", "require", "fopen", "fwrite", "fread",
     "readfile", "file", "unlink", "rmdir", "mkdir", "copy", "rename", "chmod", "chown",
     "touch", "glob", "scandir", "opendir", "readdir", "unserialize", "serialize", "extract",
@@ -42,6 +55,33 @@ _CALLED = words(
     "file_exists", "get_object_vars", "func_get_args", "compact", "constant", "define",
     "defined", "function_exists", "method_exists", "class_exists", "iterator_apply",
 )  # fmt: skip
+# Families of PHP functions by prefix (is_array, str_replace, preg_match, odbc_exec...).
+_FAMILIES = (
+    r"\b(?:array|str|preg|mb|ctype|odbc|mysqli?|pg|posix|proc|ftp|curl|stream|gz|bz|zip|xml"
+    r"|json|file|ob|ini|get|set|is|call|func|create|var|print|session|socket|openssl|hash"
+    r"|mcrypt|iconv|exif|image|imagick|ldap|dba|sqlite|oci|mssql|filter|spl|apache|highlight"
+    r"|php|zend|debug|error|assert|class|method|property|iterator|html|base64|uniq|mt|random"
+    r"|http|header|url|stripslashes|strip|parse|escapeshell|pcntl|shm|sem|msg|runkit|ssh2"
+    r"|gnupg|simplexml|dom|libxml|xsl|bin|dechex|hex|fs|fsock)_[a-z0-9_]{2,40}\("
+)
+# php.ini directives a request has no business setting (memory_limit=, opcache.*=).
+_INI = (
+    r"\b(?:(?:opcache|mbstring|session|zend|xdebug|apc|apcu|pcre|mysqli|pdo_mysql|assert"
+    r"|zlib|soap|sqlite3|phar|mail|filter|intl|iconv|exif|bcmath|highlight|user_ini"
+    r"|realpath_cache|cli_server|curl|openssl|ldap|suhosin|date|url_rewriter)\.[a-z_]{3,40}"
+    r"|memory_limit|max_execution_time|max_input_(?:time|vars|nesting_level)|post_max_size"
+    r"|upload_max_filesize|unserialize_max_depth|serialize_precision|default_charset"
+    r"|default_mimetype|error_reporting|log_errors|html_errors|track_errors|output_buffering"
+    r"|output_handler|implicit_flush|zend_extension|extension_dir|doc_root|user_dir"
+    r"|variables_order|request_order|register_argc_argv|auto_globals_jit"
+    r"|default_socket_timeout|sys_temp_dir|unserialize_callback_func|allow_url_(?:include|fopen)"
+    r"|auto_(?:append|prepend)_file|disable_(?:functions|classes)|open_basedir|safe_mode\w*"
+    r"|register_globals|magic_quotes_\w+|enable_dl|file_uploads|display_(?:startup_)?errors"
+    r"|expose_php|error_log|include_path|cgi\.\w+|short_open_tag|upload_tmp_dir"
+    r"|max_file_uploads|arg_separator\.\w+|auto_detect_line_endings|user_agent"
+    r"|ignore_repeated_errors|report_memleaks|xmlrpc_errors|docref_root|enable_post_data_reading"
+    r"|hard_timeout|realpath_cache_size|pcre\.jit|precision|engine) ?= ?[\w\"'./-]"
+)
 _SUPERGLOBALS = (
     r"\$_(?:get|post|cookie|server|env|files|request|session)\b|\$globals\b"
     r"|\$http_(?:raw_post_data|get_vars|post_vars|cookie_vars|server_vars|env_vars"
@@ -51,23 +91,22 @@ _SUPERGLOBALS = (
 SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-001",
-        "PHP open or close tag (<?php, <?=, ?>) in a value",
-        r"<\?(?:php\b|=|\s|$)|<\?[a-z]{0,3}\s|\[\?php\b|<%=?\s|\?>\s*$|<script language ?= ?"
-        r"[\"']?php",
+        "PHP open tag (<?php, <?=, <? ) or template PHP tag ([php], {php}) in a value",
+        r"(?i)<\?(?:php\b|=|\s|$)|\[\?php\b|<%=?\s|<script\s+language\s*=\s*[\"']?php"
+        r"|[\[{]\s*/?\s*php\s*[\]}]",
+        view=View.RAW,
     ),
     signature(
         "php-002",
         "Upload of a PHP script file name (shell.php, x.phtml, x.php5, .phar)",
-        r"\.(?:php\d*|phtml|phar|pht|phps|pgif|shtml|inc|hphp|ctp|module)(?:\.|$|\x00|\?| )",
+        r"\. ?(?:php\d*|phtml|phar|pht|phps|phpt|pgif|shtml|inc|hphp|ctp|module)(?:[.\s?\x00]|$)"
+        r"|(?:^|[/\\])sess_[\w,-]{10,}",
         places=frozenset({Place.FILENAME}),
     ),
     signature(
         "php-003",
         "PHP configuration directive set by the request (allow_url_include=, auto_prepend_file)",
-        r"\b(?:allow_url_(?:include|fopen)|auto_(?:append|prepend)_file|disable_functions"
-        r"|open_basedir|safe_mode|register_globals|magic_quotes_gpc|suhosin\.\w+|enable_dl"
-        r"|file_uploads|display_errors|expose_php|error_log|include_path|cgi\.force_redirect"
-        r"|short_open_tag|mail\.add_x_header|session\.save_path|upload_tmp_dir) ?=",
+        _INI,
         places=INPUTS | frozenset({Place.URI}),
     ),
     signature(
@@ -85,13 +124,16 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-006",
         "High-risk PHP function name (base64_decode, call_user_func, shell_exec, phpinfo)",
-        r"\b" + _HIGH_RISK + r"\b",
+        r"\b" + _NAMED + r"\b",
         places=INPUTS - {Place.USER_HEADER},
     ),
     signature(
         "php-007",
         "PHP function call (system(...), eval(...), unserialize(...), preg_replace(...))",
-        r"\b" + _CALLED + r" ?(?:\(|/\*)[^)]{0,400}(?:\)|$)|\b" + _HIGH_RISK + r" ?\(",
+        r"\b" + _CALLED + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|" + _HIGH_RISK
+        + r" ?\(|" + _FAMILIES + r"|[\"'`] ?" + _CALLED + r" ?[\"'`] ?\(|\( ?" + _CALLED
+        + r" ?\) ?\(|\b(?:system|exec|passthru|shell_exec|eval|assert|popen|proc_open"
+        r"|pcntl_exec|phpinfo)\b ?[\"'`\]) ][^(]{0,40}\( ?[\w$'\"/. -]{0,40}\) ?;",
     ),
     signature(
         "php-008",
@@ -101,8 +143,8 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-009",
         "PHP variable-function or variable-variable call ($f(...), ${'a'}(...), $_[0](...))",
-        r"\$[\w\x7f-\xff]{0,40} ?(?:\[[^\]]{0,60}\]|\{[^}]{0,60}\}){0,4} ?\( ?[^)]{0,200}\)"
-        r"|\$\{[^}]{1,100}\} ?\(|\$\$[\w{]",
+        r"\$[\w\x7f-\xff]{0,40}(?: ?\[[^\]]{1,60}\]| ?\{[^}]{1,60}\}){0,6} ?\( ?[^)]{0,200}\)"
+        r"|\$\{[^}]{1,100}\} ?\(|\$\$[\w{]|\$ ?\{ ?(?:['\"]|\$)",
         places=INPUTS,
     ),
     signature(
