@@ -143,6 +143,7 @@ def _multipart_fields(view: RequestView, text: str) -> Iterator[Field]:
             yield Field(Place.HEADER, f"{label}:{name}", value)
         if part.filename is not None:
             yield Field(Place.FILENAME, f"{label}:filename", part.filename)
+            yield Field(Place.FILENAME, label, part.name)  # CRS's FILES_NAMES
             if not part.is_text:
                 continue  # uploaded binary content is the application's to check
         if part.content:

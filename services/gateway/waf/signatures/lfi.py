@@ -24,7 +24,11 @@ _SYSTEM_FILES = words(
     r"|mysql|apache2|httpd|nginx|ssh|ssl|security|profile|bashrc|environment|inittab|netplan"
     r"|network|os-release|lsb-release|redhat-release|debian_version|gshadow|master\.passwd"
     r"|pwd\.db|spwd\.db|init\.d|rc\.d|cron\.\w+|php\w*/|nsswitch)",
-    r"/proc/(?:self|\d+|version|cpuinfo|meminfo|mounts|net|sched_debug|cmdline|environ)\b",
+    r"/proc/(?:self|\d+|version|cpuinfo|meminfo|mounts|net|sched_debug|cmdline|environ"
+    r"|interrupts|kcore|kallsyms|modules|partitions|swaps|stat|uptime|loadavg|devices"
+    r"|filesystems|sys|bus|driver|tty|fs|irq|keys|crypto)\b",
+    r"/sys/(?:class|kernel|devices|block|bus|firmware|module|power|fs|dev)\b",
+    r"\.(?:sql|bak|old|backup|dump|db|sqlite)\.(?:zip|gz|tar|tgz|rar|7z|bz2|xz)\b",
     r"/var/(?:log|mail|spool|run|lib/mysql|www/html/\.)/", r"/root/", r"/home/\w+/\.",
     r"\b(?:win|boot|system|php|desktop)\.ini\b", r"\bc: ?[/\\](?:windows|winnt|inetpub|boot)",
     r"\bwindows[/\\]system32\b", r"\bsystem32[/\\]", r"\bwin\.ini\b", r"\bsam\b.{0,20}config",
@@ -62,7 +66,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "Encoded or overlong path traversal in the raw request (%2e%2e/, ..%c0%af, %u002e)",
         r"(?i)(?:%(?:25)*2e|\.){2}(?:%(?:25)*(?:2f|5c)|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216"
         r"|%uff0f|/|\\)|%(?:25)*c0%(?:25)*ae|%u002e%u002e|%(?:25)*(?:2e){2}",
-        places=frozenset({Place.URI, Place.BODY}),
+        places=frozenset({Place.URI, Place.BODY, Place.ARG, Place.COOKIE}) | ALL_HEADERS,
         view=View.RAW,
     ),
     signature(

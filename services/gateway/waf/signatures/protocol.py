@@ -9,6 +9,7 @@ signatures like any other.
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 from services.gateway.waf.signatures.rule import (
     ALL_HEADERS,
@@ -68,6 +69,9 @@ _ACCEPT_ITEM = re.compile(
     r"\s*+(?:\*|[\w.+*-]++/[\w.+*-]++)(?:\s*+;\s*+[\w.+*-]++\s*+=\s*+(?:\"[^\"]*+\"|[^,;\s\"]++))*+"
     r"\s*+",
 )
+_ABSOLUTE = re.compile(r"https?://[^/\s]+/", re.IGNORECASE)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_CHARSET_HEADERS = ("content-type", "x-up-devcap-post-charset")
 _RANGE = re.compile(r"(\d+)-(\d+)")
 _IP_HOST = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?")
 _MAX_ACCEPT_ENCODING = 100
@@ -78,11 +82,15 @@ def _request_line(view: RequestView) -> str | None:
     target = view.target
     if not _TOKEN.fullmatch(view.method):
         return "request-line:method"
-    if not (target.startswith("/") or target == "*" or target.lower().startswith("http")):
+    if not (target.startswith("/") or target == "*" or _ABSOLUTE.match(target)):
         return "request-line:target"
     if " " in target or "\t" in target:
         return "request-line:target"
     return None
+
+
+def _method(view: RequestView) -> str | None:
+    return None if view.method in _METHODS else "request-line:method"
 
 
 def _version(view: RequestView) -> str | None:
@@ -117,8 +125,10 @@ def _smuggling(view: RequestView) -> str | None:
 
 
 def _host_missing(view: RequestView) -> str | None:
-    if view.version.startswith(("2", "3")):
-        return None  # HTTP/2 and 3 carry :authority instead
+    """HTTP/1.1 requires Host (RFC 9112 tells servers to refuse a request without it);
+    HTTP/2 and 3 carry :authority instead, and HTTP/1.0 may omit it."""
+    if not view.version.startswith("1.1"):
+        return None
     host = view.header("host")
     return "header:host" if host is None or not host.strip() else None
 
@@ -149,11 +159,14 @@ def _content_type_syntax(view: RequestView) -> str | None:
 
 def _charset(view: RequestView) -> str | None:
     value = view.header("content-type")
-    if value is None or "charset" not in value.lower():
-        return None
-    charsets = re.findall(r"charset\s*=\s*[\"']?([\w.:-]*)", value, re.IGNORECASE)
-    if len(charsets) != 1 or charsets[0].lower() not in _CHARSETS:
-        return "header:content-type"
+    if value is not None and "charset" in value.lower():
+        charsets = re.findall(r"charset\s*=\s*[\"']?([\w.:-]*)", value, re.IGNORECASE)
+        if len(charsets) != 1 or charsets[0].lower() not in _CHARSETS:
+            return "header:content-type"
+    for name in _CHARSET_HEADERS[1:]:  # headers that also set the body's charset
+        declared = view.header(name)
+        if declared is not None and declared.strip().lower() not in _CHARSETS:
+            return f"header:{name}"
     return None
 
 
@@ -175,8 +188,19 @@ def _restricted_extension(view: RequestView) -> str | None:
 
 
 def _backup_file(view: RequestView) -> str | None:
-    base = view.path.rsplit("/", 1)[-1]
-    return "path" if base.endswith("~") or base.startswith(".~") else None
+    for segment in view.path.split("/"):
+        if segment.endswith("~") or segment.startswith(".~"):
+            return "path"
+    return None
+
+
+def _hidden_file(view: RequestView) -> str | None:
+    """A dot-file or dot-directory (/.git/, /.env, /.claude/...): never an API resource."""
+    path = unquote(view.path)
+    for segment in path.split("/"):
+        if segment.startswith(".") and segment not in (".", "..", ".well-known"):
+            return "path"
+    return None
 
 
 def _fragment(view: RequestView) -> str | None:
@@ -234,13 +258,12 @@ def _length_without_type(view: RequestView) -> str | None:
 
 CHECKS: tuple[Check, ...] = (
     check("protocol-001", "Invalid HTTP request line (method, target)", _request_line),
+    check("protocol-022", "HTTP method not allowed (TRACE, CONNECT, unknown)", _method),
     check("protocol-002", "HTTP protocol version not allowed", _version),
     check("protocol-003", "Content-Length is not a number (or conflicts)", _content_length),
     check("protocol-004", "GET or HEAD request with a body", _body_on_get),
     check("protocol-005", "Transfer-Encoding with Content-Length or not chunked", _smuggling),
-    check(
-        "protocol-006", "Missing or empty Host header", _host_missing, severity=Severity.WARNING
-    ),
+    check("protocol-006", "Missing or empty Host header on HTTP/1.1", _host_missing),
     check("protocol-007", "Host header is a numeric IP", _host_is_ip, severity=Severity.WARNING),
     check("protocol-008", "Request content type not allowed", _content_type_allowed),
     check("protocol-009", "Malformed or repeated Content-Type header", _content_type_syntax),
@@ -254,16 +277,12 @@ CHECKS: tuple[Check, ...] = (
     check("protocol-013", "Restricted file extension in the path (.bak, .ini, .sql)", _restricted_extension),
     check("protocol-014", "Backup or temporary file in the path (index.php~)", _backup_file),
     check("protocol-015", "Fragment (#) in the request target", _fragment),
+    check("protocol-021", "Hidden file or directory in the path (/.git/, /.env)", _hidden_file),
     check("protocol-016", "Malformed Accept header", _accept),
     check("protocol-017", "Accept-Encoding header of unreasonable length", _accept_encoding),
     check("protocol-018", "Invalid or excessive Range header", _range),
     check("protocol-019", "Legacy $Version cookie", _old_cookie),
-    check(
-        "protocol-020",
-        "Body without a Content-Type",
-        _length_without_type,
-        severity=Severity.NOTICE,
-    ),
+    check("protocol-020", "Body without a Content-Type", _length_without_type),
     _empty("accept"),
     _empty("user-agent"),
 )
@@ -293,32 +312,32 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-104",
         "HTTP request smuggled in a value (CRLF GET /x HTTP/1.1)",
-        r"(?:^|[\r\n]) ?(?:get|post|head|options|connect|put|delete|trace|track|patch|propfind"
-        r"|proppatch|mkcol|copy|move|lock|unlock) +[^\s]{1,400} +http/\d",
+        r"(?:^|\s)(?:get|post|head|options|connect|put|delete|trace|track|patch|propfind"
+        r"|proppatch|mkcol|copy|move|lock|unlock) [^\s]{1,400} http/\d",
         places=INPUTS,
-        view=View.RAW,
     ),
     signature(
         "protocol-105",
         "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
-        r"[\r\n] ?(?:location|refresh|set-cookie|cookie|content-(?:type|length|disposition)"
+        r"(?i)(?:[\r\n]|%0[da]) ?(?:location|refresh|set-cookie|cookie|content-(?:type|length|disposition)"
         r"|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
         r"|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
-        r"|[\r\n]{2} ?<(?:html|meta|script|body)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]",
+        r"|[\r\n]{2} ?<(?:html|meta|script|body)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
+        r"|%0[da][\w-]{1,40} ?:",
         places=INPUTS | ALL_HEADERS,
         view=View.RAW,
     ),
     signature(
         "protocol-106",
         "Line break in the request path or an argument name (header injection)",
-        r"[\r\n]",
+        r"(?i)[\r\n]|%0[da]",
         places=frozenset({Place.PATH, Place.ARG_NAME, Place.COOKIE_NAME, Place.HEADER}),
         view=View.RAW,
     ),
     signature(
         "protocol-107",
         "LDAP filter injection (*)(uid=*))(|(uid=*, printer)(uid=*))",
-        r"\) ?\( ?[|&!]? ?\(? ?[\w;.-]{1,40} ?[~<>]?= ?|\) ?\( ?[|&!] ?\(?|^\*? ?\) ?[|&!(]"
+        r"\) ?[|&!]? ?\( ?[|&!]? ?\(? ?[\w;.-]{1,40} ?[~<>]?= ?|\) ?\( ?[|&!] ?\(?|^\*? ?\) ?[|&!(]"
         r"|\( ?[|&!] ?\( ?[\w;.-]{1,40} ?[~<>]?=",
         places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
     ),

@@ -31,7 +31,11 @@ _DISTINCT = words(
     "printenv", "sleep \\d", "ping -c", "ping -n", "awk", "gawk", "sed", "xargs",
     "traceroute", "openssl", "powershell",
     "pwsh", "certutil", "bitsadmin", "mshta", "rundll32", "regsvr32", "wmic", "cscript",
-    "wscript", "msiexec", "tasklist", "taskkill", "systeminfo", "schtasks",
+    "wscript", "msiexec", "tasklist", "taskkill", "systeminfo", "schtasks", "aptitude",
+    "apt-get", "htop", "visudo", "perf", "uconv", "base32", "rmt(?:-tar)?", "bsdtar", "gdb",
+    "strace", "ltrace", "trap", "ansible(?:-[a-z]+)?", "chef-[a-z]+", "cscli", "kubectl",
+    "iwmi", "regedit", "bcdboot", "bcdedit", "vssadmin", "wevtutil", "netsh", "icacls",
+    "takeown", "cmdkey", "nltest", "dsquery", "sqlcmd", "psexec", "nohup",
 )  # fmt: skip
 # Commands that are also words: need a shell-shaped argument after them.
 _WORDLIKE = words(
@@ -43,11 +47,24 @@ _WORDLIKE = words(
     "java", "make", "git", "svn", "chroot", "nohup", "timeout", "yes", "seq", "expr", "test",
     "type", "which", "whereis", "locate", "dir", "net", "copy", "del", "ver", "start", "call",
     "id", "ps", "env", "dash", "python", "perl", "ruby", "php", "lua", "node", "fetch", "dig",
-    "reg",
+    "reg", "cd", "column", "fold", "paste", "join", "split", "shred", "install", "links",
+    "lynx", "pip", "npm", "docker", "apt", "yum", "dnf", "sc", "at", "tree", "attrib",
 )  # fmt: skip
-_SEPARATOR = r"(?:[;|&`\n]|\$\(|\|\||&&|<\(|>\()"
+_SEPARATOR = r"(?:[;|&`\n]|\$\(|\|\||&&|<\(|>\()(?: ?\$\{?\w{1,20}\}?)? ?\(?"
+# Programs that run the command after them (time who, nohup sh -c ..., env --version).
+_WRAPPERS = r"(?:time|nohup|strace|ltrace|sudo|doas|nice|watch|timeout \d+|exec|xargs|stdbuf)"
+_WINDOWS = words(
+    "regedit", "reg", "bcdboot", "bcdedit", "net", "netsh", "sc", "schtasks", "taskkill",
+    "tasklist", "wmic", "vssadmin", "wevtutil", "cacls", "icacls", "takeown", "attrib",
+    "cipher", "format", "diskpart", "bitsadmin", "certutil", "mshta", "rundll32", "regsvr32",
+    "cmdkey", "runas", "systeminfo", "ipconfig", "netstat", "nltest", "dsquery", "at",
+    "cscript", "wscript", "copy", "del", "move", "type", "dir", "findstr", "xcopy",
+    "robocopy", "shutdown", "tree", "tracert", "nslookup", "arp", "route", "start",
+)  # fmt: skip
 _PATH_PREFIX = r"(?:/(?:usr/)?(?:local/)?s?bin/)?"
-_SHELL_ARG = r"(?: ?$| ?[-/~.$*?|;&<>`]| [\w.]{1,40}(?: ?$| ?[|;&<>`]))"
+# What follows a command when a shell runs it: the end, an operator, or a space and an
+# option, path or word then an operator (`id-ID` in a user agent is one word, not `id`).
+_SHELL_ARG = r"(?: ?$| ?[|;&<>`]| [-/~.$*?|;&<>`]| [\w.]{1,40}(?: ?$| ?[|;&<>`]))"
 
 SIGNATURES: tuple[Signature, ...] = (
     signature(
@@ -65,7 +82,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-003",
         "Path to a shell or system binary (/bin/sh, /usr/bin/id, cmd.exe)",
-        r"(?:^|[\s;|&`(=<>\[{$])/(?:usr/)?(?:local/)?s?bin/[a-z][\w.-]{0,30}\b"
+        r"(?:^|[\s;|&`(=<>\[{$])/(?:usr/)?(?:local/)?s?bin/[a-z][\w.-]{0,30}\b|^ ?s?bin/[a-z]"
         r"|\b(?:cmd|command|powershell|pwsh|bash|sh)\.(?:exe|com)\b|\bcmd ?/[ck]\b"
         r"|\b(?:system32|syswow64)[/\\]",
         view=View.COMMAND,
@@ -73,7 +90,10 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-004",
         "Shell expansion tricks ($(...), ${IFS}, {cat,/etc/passwd}, /???/c?t, <(...))",
-        r"\$\( ?[a-z/]|\$\{ ?ifs ?\}|\$ifs\b|\{ ?[a-z/.]{1,40} ?, ?[-/.~$\w]{1,80} ?\}"
+        r"\$\( ?[a-z/]|\$\{ ?ifs ?\}|\$ifs\b|\{ ?[a-z/.]{0,40} ?, ?[-/.~$\w]{1,80} ?(?:, ?[-/.~$\w]{0,80} ?){0,8}\}"
+        r"|/[\w./]{0,40}\[!?[a-z/.]{1,10}\]|\$\{ ?\w{1,20} ?(?:##?|%%?|//?|:\d|:-|:=|:\+|:\?)"
+        r"|(?:^|[;|&\s])~[+-]\d*(?:$|[\s/;|&])|(?:^|[;|&\s])!-\d|(?:^|[;|&`\s])\$\{?(?:shell|bash"
+        r"|0|sh)\b\}? -c\b|(?:^|[;|&`]) ?alias (?:-p|\+m|[\w-]{1,40} ?=)"
         r"|/[?*]{1,4}/[\w?*]{0,6}[?*][\w?*]{0,6}\b|[<>]\( ?[a-z]|\$\(\(|\$\[ ?\d"
         r"|`(?: ?" + _DISTINCT + r"\\b| ?" + _WORDLIKE + r" [-/~.$\\w])[^`]{0,80}`|\$\{[a-z_]{1,20}(?::[-=+?][^}]{0,40}|//?[^}]{0,40})\}"
         r"|\$\{ ?\w{1,20} ?\}[a-z]|\b[a-z]{1,10}\$@[a-z]|\b[a-z]{1,10}\$\{?\d\}?[a-z]",
@@ -119,7 +139,8 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-009",
         "Mail, IMAP or POP3 command injected after a line break (CRLF RCPT TO:, A1 FETCH)",
-        r"[\r\n](?:mail from|rcpt to|data|helo|ehlo|vrfy|expn|quit|auth login) ?:?"
+        r"(?i)[\r\n](?:mail from|rcpt to) ?:|[\r\n](?:data|quit|rset|noop) ?(?:[\r\n]|$)"
+        r"|[\r\n](?:helo|ehlo|vrfy|expn|auth login) [\w@.<>-]{1,100} ?(?:[\r\n]|$)"
         r"|[\r\n]\w{1,10} (?:fetch|select|login|append|store|copy|search|uid|capability)\b"
         r"|[\r\n](?:user|pass|retr|dele|list|top|stat) \w",
         places=INPUTS,
@@ -131,15 +152,34 @@ SIGNATURES: tuple[Signature, ...] = (
         r"^ ?" + _PATH_PREFIX + r"(?:whoami|uname(?: -\w+)?|ifconfig|ipconfig|netstat -\w+"
         r"|id ?;|ls -\w+|cat [/~.]|ps -?aux|sleep \d+ ?;|ping -[cn] ?\d|nslookup \S"
         r"|curl \S|wget \S|nc -\w+|bash -[ci]|sh -c|powershell\b|cmd(?:\.exe)? /c"
-        r"|net (?:user|localgroup|share|view)\b|echo [^;|&]{0,80}(?:>|\|))",
+        r"|net (?:user|localgroup|share|view)\b|echo [^;|&]{0,80}(?:>|\|)"
+        r"|(?:ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|bsdtar|gdb|htop|aptitude|strace"
+        r"|ltrace|regedit|bcdboot|bcdedit|vssadmin|wevtutil|netsh|certutil|bitsadmin|wmic"
+        r"|schtasks|c89|c99)\b|env -{1,2}[a-z]|" + _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX
+        + r"(?:" + _DISTINCT + r"|" + _WORDLIKE + r")(?:\b|$))",
         places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
+        view=View.COMMAND,
+    ),
+    signature(
+        "rce-015",
+        "Windows command with a switch after a separator (& bcdboot /r, ; regedit /E)",
+        r"(?:^|[;&|]) ?" + _WINDOWS + r"(?:\.exe)? +/[a-z?]\b|\b(?:c89|c99|gcc|cc) -wrapper\b"
+        r"|\bgdb -(?:nx|ex|batch)\b",
+        view=View.COMMAND,
+    ),
+    signature(
+        "rce-016",
+        "Command run through a wrapper after a separator (; time sh -c, | nohup curl ...)",
+        _SEPARATOR + r" ?" + _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX + r"(?:" + _DISTINCT
+        + r"|" + _WORDLIKE + r")(?:\b|$)",
         view=View.COMMAND,
     ),
     signature(
         "rce-011",
         "Upload of a server-side configuration or script file name (.htaccess, web.config)",
-        r"(?:^|[/\\])(?:\.htaccess|\.htpasswd|\.user\.ini|web\.config|\.bashrc|\.profile"
-        r"|authorized_keys|crontab)$",
+        r"(?:^|[/\\])(?:\.htaccess|\.htdigest|\.htpasswd|\.user\.ini|web\.config"
+        r"|wp-config[\w.]*|config(?:_\w+)?\.ya?ml|global\.asa|\.bashrc|\.profile|authorized_keys"
+        r"|crontab|\.env|php\.ini|httpd\.conf|nginx\.conf|\.gitconfig)[\s.]*$",
         places=frozenset({Place.FILENAME, Place.ARG, Place.PATH}),
     ),
     signature(
