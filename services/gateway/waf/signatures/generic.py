@@ -21,7 +21,10 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|\b(?:execsync|spawnsync|execfile|fork) ?\(|\bthis ?\. ?constructor ?\. ?constructor"
         r"|\bconstructor ?\. ?constructor ?\(|\bglobal ?\. ?process\b|\bmodule ?\. ?exports"
         r"|\bnew function ?\( ?[\"'`]|\bfunction ?\( ?\) ?\{ ?return\b|\beval ?\( ?[\"'`]"
-        r"|\bbuffer ?\. ?from ?\(|\bimport ?\( ?[\"'`](?:child_process|fs)",
+        r"|\bbuffer ?\. ?from ?\(|\bimport ?\( ?[\"'`](?:child_process|fs)"
+        r"|\bprocess ?\[|\bconsole ?(?:\[ ?[\"'`]|\. ?\w+ ?\()|__js_function"
+        r"|\$\d:constructor:constructor|\bwhile ?\( ?(?:!{1,2}|-|\+|\(|true\b|1\b|new\b"
+        r"|string\b|-?infinity\b|undefined\b)",
     ),
     signature(
         "generic-002",
@@ -35,7 +38,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "generic-003",
         "Prototype pollution (__proto__, constructor.prototype, constructor[prototype])",
         r"\b__proto__\b|\bconstructor ?(?:\. ?|\[ ?[\"']?)prototype\b"
-        r"|\[ ?[\"']?__proto__|\bprototype ?\. ?(?:constructor|__proto__)",
+        r"|\[ ?[\"']?__proto__|\bprototype ?\. ?(?:constructor|__proto__)"
+        r"|\[ ?[\"']?constructor[\"']? ?\] ?\[ ?[\"']?prototype",
         places=INPUTS | frozenset({Place.URI}),
     ),
     signature(
@@ -55,15 +59,21 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|\bopen3\b|\binstance_eval\b|\bclass_eval\b|\bsend ?\( ?:(?:system|exec|eval)"
         r"|@\{ ?\[ ?[^\]]{0,100}\]|\bsystem ?\( ?[\"'`]|\bqx ?[({\[/]|\bopen ?\( ?[\"'`]? ?\|"
         r"|\b(?:yaml|marshal) ?\. ?(?:load|restore)\b|!ruby/(?:object|hash|class)"
-        r"|!!python/(?:object|name|module)|\bobject ?: ?(?:gem::|erb|net::)",
+        r"|!!python/(?:object|name|module)|\bobject ?: ?(?:gem::|erb|net::)"
+        r"|\bprocess ?\. ?spawn ?\(",
     ),
     signature(
         "generic-006",
         "Server-side request forgery to a metadata or internal address (169.254.169.254)",
         r"\b169\.254\.169\.254\b|\bmetadata\.google\.internal\b|\b100\.100\.100\.200\b"
         r"|\bfd00:ec2::254\b|\b(?:gopher|dict|ldap|tftp|jar|netdoc) ?: ?/ ?/"
-        r"|^ ?https?://(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\]|0x7f|2130706433"
-        r"|0177\.)(?:[:/?#]|$)",
-        places=frozenset({Place.ARG, Place.COOKIE, Place.BODY, Place.USER_HEADER}),
+        r"|^ ?(?:https?://)?(?:localhost\d?|ipv6-localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0"
+        r"|\[[0-9a-f:]{0,40}\]|0x[0-9a-f]{8}|0x7f[\w.]*|\d{8,10}|0177\.[\d.]+"
+        r"|host\.docker\.internal|kubernetes\.docker\.internal|kubernetes\.default(?:\.svc)?"
+        r"|[\w.-]{1,60}\.svc\.cluster\.local|localtest\.me|[\w.-]{1,60}\.(?:nip|sslip)\.io"
+        r"|instance-data|metadata)(?:[:/?#]|$)",
+        places=frozenset(
+            {Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY}
+        ),
     ),
 )

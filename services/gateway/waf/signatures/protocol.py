@@ -352,7 +352,6 @@ SIGNATURES: tuple[Signature, ...] = (
         "Forbidden characters in an uploaded file name (quotes, =, backslash)",
         r"[\"'=\\\\;]",
         places=frozenset({Place.FILENAME}),
-        view=View.RAW,
     ),
     signature(
         "protocol-110",

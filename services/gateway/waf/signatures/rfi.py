@@ -16,7 +16,7 @@ from services.gateway.waf.signatures.rule import (
 )
 
 _SCHEME = r"(?:https?|ftps?|file|smb|sftp|gopher|dict|ldap|tftp)"
-_ARGS = frozenset({Place.ARG, Place.COOKIE, Place.BODY})
+_ARGS = frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY})
 
 SIGNATURES: tuple[Signature, ...] = (
     signature(

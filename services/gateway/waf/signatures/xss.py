@@ -37,7 +37,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "xss-002",
         'HTML event-handler attribute (<img onerror=...>, " onmouseover=...)',
         r"<[a-z!/?][^<>]{0,512}[\s\"'/`]on[a-z]{3,40} ?="
-        r"|(?:^|[\s\"'`;/=(,]) ?" + _EVENTS + r" ?=",
+        r"|(?:^|[\s\"'`;/=(,]) ?(?:" + _EVENTS + r"|formaction|srcdoc|xlink:href) ?=",
         places=_ANYWHERE,
     ),
     signature(
