@@ -16,7 +16,8 @@ from services.gateway.waf.fields import Field, body_fields, head_fields
 from services.gateway.waf.matcher import Matcher
 from services.gateway.waf.signatures import CHECKS, RULES, SIGNATURES
 from services.gateway.waf.signatures.rule import Check, Rule
-from services.gateway.waf.verdict import DEFAULT_POLICY, Hit, Policy, Verdict
+from services.gateway.waf.policy import DEFAULT_POLICY, Policy
+from services.gateway.waf.verdict import Hit, Verdict
 from services.gateway.waf.view import RequestView
 
 _CACHEABLE_CHARS = 256
@@ -91,7 +92,7 @@ class Detector:
             rule = check.rule
             if rule.paranoia_level > policy.paranoia_level or not self._applies(rule, policy):
                 continue
-            location = check.test(view)
+            location = check.test(view, policy)
             if location is not None:
                 hits[rule.id] = Hit(rule, location, rule.id in self.report_only)
 

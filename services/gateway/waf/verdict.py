@@ -4,19 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.gateway.waf.policy import DEFAULT_POLICY
 from services.gateway.waf.signatures.rule import Rule
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A route's detection settings (the route table's `waf:` block)."""
-
-    paranoia_level: int = 1  # rules above this level are not evaluated (1-4)
-    anomaly_threshold: int = 5  # block at this inbound anomaly score (one critical match)
-    excluded_rules: frozenset[str] = frozenset()  # rules that do not apply to the route
-
-
-DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True, slots=True)

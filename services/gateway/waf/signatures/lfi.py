@@ -9,7 +9,6 @@ directory, does not.
 from __future__ import annotations
 
 from services.gateway.waf.signatures.rule import (
-    ALL_HEADERS,
     INPUTS,
     Place,
     Signature,
@@ -46,6 +45,9 @@ _RESTRICTED_PATHS = words(
     r"/(?:\.env(?:\.\w+)?|dockerfile|docker-compose\.ya?ml|phpinfo\.php)$",
 )  # fmt: skip
 
+# Headers carry paths legitimately (Referer, X-Original-URL) and are left to other rules.
+_PLACES = INPUTS - {Place.USER_HEADER}
+
 SIGNATURES: tuple[Signature, ...] = (
     signature(
         "lfi-001",
@@ -53,20 +55,21 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(?:" + _UP + r"){2,}|(?:^|[/\\=:])" + _UP + r".{0,200}\b(?:etc|windows|winnt|proc"
         r"|boot|var|usr|root|home|tmp|dev|sys|bin|opt|inetpub|system32|web-inf)\b"
         r"|(?:^|[/\\])\.{2,3}(?:[/\\]\.{0,3}){2,}|[/\\]\.{2,3}$|^\.{2,3}$|\.{2}\\\\",
-        places=INPUTS | ALL_HEADERS,
+        places=_PLACES,
     ),
     signature(
         "lfi-002",
         "Well-known sensitive system file (/etc/passwd, /proc/self/environ, win.ini, .htaccess)",
         _SYSTEM_FILES,
-        places=INPUTS | ALL_HEADERS,
+        places=_PLACES,
     ),
     signature(
         "lfi-003",
         "Encoded or overlong path traversal in the raw request (%2e%2e/, ..%c0%af, %u002e)",
-        r"(?i)(?:%(?:25)*2e|\.){2}(?:%(?:25)*(?:2f|5c)|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216"
-        r"|%uff0f|/|\\)|%(?:25)*c0%(?:25)*ae|%u002e%u002e|%(?:25)*(?:2e){2}",
-        places=frozenset({Place.URI, Place.BODY, Place.ARG, Place.COOKIE}) | ALL_HEADERS,
+        r"(?i)(?:%(?:25)*2e(?:%(?:25)*2e|\.)|\.%(?:25)*2e)(?:%(?:25)*(?:2f|5c)|%c0%af|%c1%9c"
+        r"|%e0%80%af|%u2215|%u2216|%uff0f|/|\\)|\.\.(?:%(?:25)*(?:2f|5c)|%c0%af|%c1%9c|%e0%80%af"
+        r"|%u2215|%u2216|%uff0f)|%(?:25)*c0%(?:25)*ae|%u002e%u002e|%(?:25)*(?:2e){2}",
+        places=frozenset({Place.URI, Place.BODY, Place.ARG, Place.COOKIE}),
         view=View.RAW,
     ),
     signature(

@@ -38,23 +38,29 @@ _HIGH_RISK_NAMES = (
 _HIGH_RISK = words(*_HIGH_RISK_NAMES)
 # The snake_case ones read as code wherever they appear; the others only when called.
 _NAMED = words(*(name for name in _HIGH_RISK_NAMES if "_" in name))
-# Functions that read as words: only a call counts.
+# PHP functions only code calls: any call counts.
 _CALLED = words(
-    "intval", "floatval", "strval", "boolval", "settype", "unpack", "pack", "strip_tags",
-    "addslashes", "nl2br", "is_array", "is_numeric", "in_array", "count", "sizeof",
-    "system", "exec", "eval", "assert", "include", "require", "fopen", "fwrite", "fread",
-    "readfile", "file", "unlink", "rmdir", "mkdir", "copy", "rename", "chmod", "chown",
-    "touch", "glob", "scandir", "opendir", "readdir", "unserialize", "serialize", "extract",
-    "parse_str", "putenv", "getenv", "mail", "header", "preg_replace", "create_function",
-    "array_map", "call_user_func", "var_dump", "print_r", "var_export", "debug_zval_dump",
-    "hex2bin", "bin2hex", "strrev", "chr", "ord", "implode", "explode", "str_replace",
-    "substr", "strtolower", "strtoupper", "ucfirst", "urldecode", "rawurldecode",
-    "htmlspecialchars_decode", "stripslashes", "die", "exit", "printf", "sprintf", "echo",
-    "print", "fputs", "fgets", "curl_exec", "curl_init", "simplexml_load_string",
-    "session_start", "setcookie", "error_reporting", "ob_start", "is_dir", "is_file",
-    "file_exists", "get_object_vars", "func_get_args", "compact", "constant", "define",
-    "defined", "function_exists", "method_exists", "class_exists", "iterator_apply",
+    "intval", "floatval", "strval", "boolval", "settype", "unpack", "strip_tags",
+    "addslashes", "nl2br", "is_array", "is_numeric", "in_array", "sizeof", "fopen", "fwrite",
+    "fread", "readfile", "unlink", "rmdir", "mkdir", "scandir", "opendir", "readdir",
+    "unserialize", "serialize", "parse_str", "putenv", "getenv", "preg_replace",
+    "create_function", "array_map", "call_user_func", "var_dump", "print_r", "var_export",
+    "debug_zval_dump", "hex2bin", "bin2hex", "strrev", "implode", "explode", "str_replace",
+    "strtolower", "strtoupper", "ucfirst", "urldecode", "rawurldecode",
+    "htmlspecialchars_decode", "stripslashes", "sprintf", "fputs", "fgets", "curl_exec",
+    "curl_init", "simplexml_load_string", "session_start", "setcookie", "error_reporting",
+    "ob_start", "is_dir", "is_file", "file_exists", "get_object_vars", "func_get_args",
+    "function_exists", "method_exists", "class_exists", "iterator_apply",
 )  # fmt: skip
+# Functions named like words ("eval(x)" in prose): a call counts with a PHP-shaped argument
+# (a variable, a string, a nested call) or as a statement ending in `;`.
+_WORD_CALLED = words(
+    "system", "exec", "eval", "assert", "include", "require", "file", "copy", "rename",
+    "chmod", "chown", "touch", "glob", "extract", "mail", "header", "chr", "ord", "substr",
+    "die", "exit", "printf", "echo", "print", "count", "compact", "constant", "define",
+    "defined", "pack",
+)  # fmt: skip
+_PHP_ARGUMENT = r" ?\( ?(?:[$'\"`]|\w+ ?\(|[^)]{0,200}\) ?;)"
 # Families of PHP functions by prefix (is_array, str_replace, preg_match, odbc_exec...).
 _FAMILIES = (
     r"\b(?:array|str|preg|mb|ctype|odbc|mysqli?|pg|posix|proc|ftp|curl|stream|gz|bz|zip|xml"
@@ -130,9 +136,10 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-007",
         "PHP function call (system(...), eval(...), unserialize(...), preg_replace(...))",
-        r"\b" + _CALLED + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|" + _HIGH_RISK
-        + r" ?\(|" + _FAMILIES + r"|[\"'`] ?" + _CALLED + r" ?[\"'`] ?\(|\( ?" + _CALLED
-        + r" ?\) ?\(|\b(?:system|exec|passthru|shell_exec|eval|assert|popen|proc_open"
+        r"\b" + _CALLED + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|\b" + _WORD_CALLED
+        + r"(?: ?(?:#|//)[^(]{0,60})?" + _PHP_ARGUMENT + r"|" + _HIGH_RISK
+        + r" ?\(|" + _FAMILIES + r"|[\"'`] ?(?:" + _CALLED + r"|" + _WORD_CALLED
+        + r") ?[\"'`] ?\(|\( ?(?:" + _CALLED + r"|" + _WORD_CALLED + r") ?\) ?\(|\b(?:system|exec|passthru|shell_exec|eval|assert|popen|proc_open"
         r"|pcntl_exec|phpinfo)\b ?[\"'`\]) ][^(]{0,40}\( ?[\w$'\"/. -]{0,40}\) ?;",
     ),
     signature(
@@ -158,7 +165,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-011",
         "PHP function name followed by a comment or whitespace before its call (phpinfo/**/())",
-        r"\b(?:" + _CALLED[3:-1] + r"|" + _HIGH_RISK[3:-1] + r") ?(?:/\*|#|//)",
+        r"\b(?:" + _CALLED + r"|" + _WORD_CALLED + r"|" + _HIGH_RISK + r") ?(?:/\*|#|//)",
         pl=2,
         severity=Severity.WARNING,
     ),

@@ -22,21 +22,11 @@ from services.gateway.waf.signatures.rule import (
     check,
     signature,
 )
+from services.gateway.waf.policy import Policy
 from services.gateway.waf.view import RequestView
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VERSIONS = frozenset({"1.0", "1.1", "2", "2.0", "3", "3.0"})
-_CONTENT_TYPES = frozenset(
-    {
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-        "multipart/related",
-        "text/xml",
-        "application/xml",
-        "application/soap+xml",
-        "application/json",
-    }
-)
 _CONTENT_TYPE_SUFFIXES = ("+json", "+xml")
 _CHARSETS = frozenset({"utf-8", "utf8", "iso-8859-1", "iso-8859-15", "windows-1252"})
 _CONTENT_TYPE_SYNTAX = re.compile(
@@ -78,7 +68,7 @@ _MAX_ACCEPT_ENCODING = 100
 _MAX_RANGES = 5
 
 
-def _request_line(view: RequestView) -> str | None:
+def _request_line(view: RequestView, _policy: Policy) -> str | None:
     target = view.target
     if not _TOKEN.fullmatch(view.method):
         return "request-line:method"
@@ -89,22 +79,22 @@ def _request_line(view: RequestView) -> str | None:
     return None
 
 
-def _method(view: RequestView) -> str | None:
+def _method(view: RequestView, _policy: Policy) -> str | None:
     return None if view.method in _METHODS else "request-line:method"
 
 
-def _version(view: RequestView) -> str | None:
+def _version(view: RequestView, _policy: Policy) -> str | None:
     return None if view.version in _VERSIONS else "request-line:version"
 
 
-def _content_length(view: RequestView) -> str | None:
+def _content_length(view: RequestView, _policy: Policy) -> str | None:
     values = [v for k, v in view.headers if k.lower() == "content-length"]
     if any(not v.strip().isdigit() for v in values) or len(set(values)) > 1:
         return "header:content-length"
     return None
 
 
-def _body_on_get(view: RequestView) -> str | None:
+def _body_on_get(view: RequestView, _policy: Policy) -> str | None:
     if view.method not in ("GET", "HEAD"):
         return None
     length = view.header("content-length")
@@ -115,7 +105,7 @@ def _body_on_get(view: RequestView) -> str | None:
     return None
 
 
-def _smuggling(view: RequestView) -> str | None:
+def _smuggling(view: RequestView, _policy: Policy) -> str | None:
     encoding = view.header("transfer-encoding")
     if encoding is None:
         return None
@@ -124,7 +114,7 @@ def _smuggling(view: RequestView) -> str | None:
     return None
 
 
-def _host_missing(view: RequestView) -> str | None:
+def _host_missing(view: RequestView, _policy: Policy) -> str | None:
     """HTTP/1.1 requires Host (RFC 9112 tells servers to refuse a request without it);
     HTTP/2 and 3 carry :authority instead, and HTTP/1.0 may omit it."""
     if not view.version.startswith("1.1"):
@@ -133,22 +123,22 @@ def _host_missing(view: RequestView) -> str | None:
     return "header:host" if host is None or not host.strip() else None
 
 
-def _host_is_ip(view: RequestView) -> str | None:
+def _host_is_ip(view: RequestView, _policy: Policy) -> str | None:
     host = view.header("host")
     return "header:host" if host and _IP_HOST.fullmatch(host.strip()) else None
 
 
-def _content_type_allowed(view: RequestView) -> str | None:
+def _content_type_allowed(view: RequestView, policy: Policy) -> str | None:
     value = view.header("content-type")
     if value is None:
         return None
     kind = value.split(";", 1)[0].strip().lower()
-    if kind in _CONTENT_TYPES or kind.endswith(_CONTENT_TYPE_SUFFIXES):
+    if kind in policy.content_types or kind.endswith(_CONTENT_TYPE_SUFFIXES):
         return None
     return "header:content-type"
 
 
-def _content_type_syntax(view: RequestView) -> str | None:
+def _content_type_syntax(view: RequestView, _policy: Policy) -> str | None:
     types = [v for k, v in view.headers if k.lower() == "content-type"]
     if len(types) > 1:
         return "header:content-type"
@@ -157,7 +147,7 @@ def _content_type_syntax(view: RequestView) -> str | None:
     return None
 
 
-def _charset(view: RequestView) -> str | None:
+def _charset(view: RequestView, _policy: Policy) -> str | None:
     value = view.header("content-type")
     if value is not None and "charset" in value.lower():
         charsets = re.findall(r"charset\s*=\s*[\"']?([\w.:-]*)", value, re.IGNORECASE)
@@ -170,31 +160,31 @@ def _charset(view: RequestView) -> str | None:
     return None
 
 
-def _content_type_confusion(view: RequestView) -> str | None:
+def _content_type_confusion(view: RequestView, _policy: Policy) -> str | None:
     value = view.header("content-type")
     return "header:content-type" if value and _MEDIA_IN_PARAMS.search(value) else None
 
 
-def _restricted_header(view: RequestView) -> str | None:
+def _restricted_header(view: RequestView, _policy: Policy) -> str | None:
     for name, _ in view.headers:
         if name.lower() in _RESTRICTED_HEADERS:
             return f"header:{name.lower()}"
     return None
 
 
-def _restricted_extension(view: RequestView) -> str | None:
+def _restricted_extension(view: RequestView, _policy: Policy) -> str | None:
     path = view.path.rstrip("/")
     return "path" if _RESTRICTED_EXTENSIONS.search(path) else None
 
 
-def _backup_file(view: RequestView) -> str | None:
+def _backup_file(view: RequestView, _policy: Policy) -> str | None:
     for segment in view.path.split("/"):
         if segment.endswith("~") or segment.startswith(".~"):
             return "path"
     return None
 
 
-def _hidden_file(view: RequestView) -> str | None:
+def _hidden_file(view: RequestView, _policy: Policy) -> str | None:
     """A dot-file or dot-directory (/.git/, /.env, /.claude/...): never an API resource."""
     path = unquote(view.path)
     for segment in path.split("/"):
@@ -203,11 +193,11 @@ def _hidden_file(view: RequestView) -> str | None:
     return None
 
 
-def _fragment(view: RequestView) -> str | None:
+def _fragment(view: RequestView, _policy: Policy) -> str | None:
     return "uri" if "#" in view.target else None
 
 
-def _accept(view: RequestView) -> str | None:
+def _accept(view: RequestView, _policy: Policy) -> str | None:
     value = view.header("accept")
     if value is None or not value.strip():
         return None
@@ -216,12 +206,12 @@ def _accept(view: RequestView) -> str | None:
     return "header:accept"
 
 
-def _accept_encoding(view: RequestView) -> str | None:
+def _accept_encoding(view: RequestView, _policy: Policy) -> str | None:
     value = view.header("accept-encoding")
     return "header:accept-encoding" if value and len(value) > _MAX_ACCEPT_ENCODING else None
 
 
-def _range(view: RequestView) -> str | None:
+def _range(view: RequestView, _policy: Policy) -> str | None:
     for name in ("range", "request-range"):
         value = view.header(name)
         if value is None:
@@ -235,7 +225,7 @@ def _range(view: RequestView) -> str | None:
 
 
 def _empty(name: str) -> Check:
-    def test(view: RequestView) -> str | None:
+    def test(view: RequestView, _policy: Policy) -> str | None:
         value = view.header(name)
         return f"header:{name}" if value is not None and not value.strip() else None
 
@@ -244,12 +234,12 @@ def _empty(name: str) -> Check:
     )
 
 
-def _old_cookie(view: RequestView) -> str | None:
+def _old_cookie(view: RequestView, _policy: Policy) -> str | None:
     cookie = view.header("cookie")
     return "header:cookie" if cookie and "$version" in cookie.lower() else None
 
 
-def _length_without_type(view: RequestView) -> str | None:
+def _length_without_type(view: RequestView, _policy: Policy) -> str | None:
     length = view.header("content-length")
     if length and length.strip() not in ("0", "") and view.header("content-type") is None:
         return "header:content-type"
@@ -349,8 +339,8 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     signature(
         "protocol-109",
-        "Forbidden characters in an uploaded file name (quotes, =, backslash)",
-        r"[\"'=\\\\;]",
+        "Forbidden characters in an uploaded file name (double quote, =, backslash, ;)",
+        r"[\"=\\\\;]",
         places=frozenset({Place.FILENAME}),
     ),
     signature(

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
+from services.gateway.waf.policy import Policy
 from services.gateway.waf.view import RequestView
 
 
@@ -104,7 +105,7 @@ class Signature:
 class Check:
     rule: Rule
     # The location that breaks the rule ("header:host", "request-line"), or None.
-    test: Callable[[RequestView], str | None]
+    test: Callable[[RequestView, Policy], str | None]
     body: bool = False  # looks at the body, so runs once it has been read
 
 
@@ -131,7 +132,7 @@ def signature(
 def check(
     id_: str,
     description: str,
-    test: Callable[[RequestView], str | None],
+    test: Callable[[RequestView, Policy], str | None],
     *,
     pl: int = 1,
     severity: Severity = Severity.CRITICAL,

@@ -12,7 +12,10 @@ from services.gateway.waf.signatures.rule import Place, Severity, Signature, Vie
 
 _Q = r"['\"`]"  # a quote closing the literal the value was meant to stay inside
 _OP = r"(?:\bor\b|\band\b|\bxor\b|\bdiv\b|\|\||&&)"
-_CMP = r"(?:=|<>|!=|<=>|<|>|\blike\b|\brlike\b|\bregexp\b|\bsounds like\b|\bbetween\b|\bis\b|\bin ?\()"
+_CMP = (
+    r"(?:=|<>|!=|<=>|<|>|\blike\b|\brlike\b|\bregexp\b|\bsounds like\b|\bbetween\b"
+    r"|\bis (?:not )?null\b|\bin ?\()"
+)
 _FUNCTIONS = words(
     "sleep", "benchmark", "pg_sleep", "extractvalue", "updatexml", "load_file", "ascii",
     "char", "chr", "concat", "concat_ws", "group_concat", "substring", "substr", "mid",
@@ -23,21 +26,27 @@ _FUNCTIONS = words(
 )  # fmt: skip
 # SQL routines no ordinary text calls: `name(` (or `name (`) is an injection tell.
 _ROUTINES = words(
-    "benchmark", "pg_sleep", "sleep", "concat", "concat_ws", "group_concat", "database",
+    "benchmark", "pg_sleep", "concat", "concat_ws", "group_concat", "database",
     "db_name", "schema_name", "current_user", "session_user", "system_user", "user_name",
     "suser_sname", "extractvalue", "updatexml", "ifnull", "isnull", "nullif", "coalesce",
-    "make_set", "name_const", "unhex", "hex", "xmltype", "load_file", "char_length",
-    "substring_index", "substring", "substr", "ascii", "unicode", "nchar", "rtrim", "ltrim",
+    "make_set", "name_const", "unhex", "xmltype", "load_file", "char_length",
+    "substring_index", "substring", "substr", "nchar", "rtrim", "ltrim",
     "json_extract", "json_keys", "json_object", "sqlite_compileoption_get", "sqlite_version",
-    "randomblob", "pg_read_file", "sys_context", "rand", "md5", "sha1", "sha2", "pow", "sin",
-    "decode", "encode", "elt", "find_in_set", "instr", "lpad", "rpad", "strcmp", "chr",
-    "char", "mid", "ord", "version", "user", "schema", "last_insert_id", "row_count",
+    "randomblob", "pg_read_file", "sys_context", "sha1", "sha2", "find_in_set", "lpad", "rpad",
+    "strcmp", "chr",
+    "last_insert_id", "row_count",
     "found_rows", "connection_id", "uuid_short", "jsonb_pretty", "unistr", "overlay",
     "to_char", "to_number", "bitand", "utl_raw\\.\\w+", "dbms_\\w+", "pg_\\w+", "sqlite_\\w+",
     "xp_\\w+", "sp_\\w+", "regexp_\\w+", "current_database", "inet_server_addr", "query_to_xml",
     "database_to_xml", "array_to_string", "string_agg", "listagg", "xmlagg", "xmlelement",
-    "ctxsys\\.\\w+", "ordsys\\.\\w+", "dbms_xmlgen\\.\\w+", "iif", "choose", "quotename",
-    "stuff", "replicate", "space", "difference", "soundex", "char_length", "hex_to_raw",
+    "ctxsys\\.\\w+", "ordsys\\.\\w+", "dbms_xmlgen\\.\\w+", "iif", "quotename", "replicate",
+    "soundex", "char_length", "hex_to_raw",
+)  # fmt: skip
+# Routines whose names are also words ("user (optional)", "Sleep (well)"): only `name(`.
+_WORDY_ROUTINES = words(
+    "sleep", "char", "mid", "ord", "version", "user", "schema", "choose", "stuff", "space",
+    "difference", "decode", "encode", "sin", "pow", "rand", "hex", "database", "overlay",
+    "unicode", "instr", "elt", "if", "count", "ascii", "length", "md5", "concat",
 )  # fmt: skip
 _CATALOGUE = words(
     r"information_schema\b", r"pg_catalog\b", r"pg_shadow\b", r"pg_user\b", r"sysobjects\b",
@@ -86,14 +95,14 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-005",
         "Quote closed then the rest of the statement commented out (admin'--, x\")#)",
-        _Q + r"\)*--|" + _Q + r" ?\)* ?(?:--[ -]*$|#.{0,40}$|; ?(?:--|#|$)|--[ \w]{0,40}$)",
+        _Q + r"\)*--|" + _Q + r" ?\)* ?(?:--[ -]*$|#.{0,40}$|; ?(?:--|#|$))",
     ),
     signature(
         "sqli-006",
         "Time-based blind SQL injection (sleep(), benchmark(), pg_sleep(), waitfor delay)",
         r"\b(?:sleep|pg_sleep) ?\( ?[\d(]|\bbenchmark ?\( ?\d+ ?,"
         r"|\bwaitfor (?:delay|time) ?" + _Q + r"?\d|\bdbms_lock\.sleep ?\("
-        r"|\brandomblob ?\( ?\d{5}|\bsleep ?\( ?\w+ ?\)",
+        r"|\brandomblob ?\( ?\d{5}",
     ),
     signature(
         "sqli-007",
@@ -137,12 +146,12 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-017",
         "SQL routine call (benchmark(, concat(, database(, updatexml(, pg_sleep()",
-        r"\b" + _ROUTINES + r" ?\(",
+        r"\b" + _ROUTINES + r" ?\(|\b" + _WORDY_ROUTINES + r"\(",
     ),
     signature(
         "sqli-018",
         "SELECT of a routine, variable or literal (select sleep(, select @@version, select 1,2)",
-        r"\bselect ?(?:" + _ROUTINES + r"\b|if ?\(|case\b|@@?\w|\* ?from\b|null ?,"
+        r"\bselect\b ?(?:" + _ROUTINES + r"\b|if ?\(|case\b|@@?\w|\* ?from\b|null ?,"
         r"|\d+ ?(?:,|from\b|$|--|#)|[\w.]+ ?(?:as\b ?[\w\"'`]+ ?)?from \w+ ?(?:where|limit"
         r"|order|group|union|--|#|;|$))",
     ),
