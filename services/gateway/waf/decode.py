@@ -3,8 +3,9 @@
 Signatures never see a raw value. `normal()` is the canonical view the injection rules match:
 percent (`%XX`, `%uXXXX`), HTML-entity and JavaScript (`\\uXXXX`, `\\xHH`) escapes undone
 up to `MAX_DECODE_ROUNDS` times (so double- and triple-encoded payloads unfold but a hostile
-value cannot make us loop), compatibility forms folded (full-width `＜` is `<`), NULs dropped,
-lower case, `/* comments */` replaced by a space (the body of MySQL's executable `/*!...*/`
+value cannot make us loop), compatibility forms folded (a full-width less-than sign is `<`),
+NULs dropped, lower case, `/* comments */` replaced by a space (the body of MySQL's
+executable `/*!...*/`
 kept) and whitespace runs collapsed to one space. `command_line()` goes further for shell
 payloads, as a shell would read them: quotes, backslashes and carets vanish (`c\\a"t"` is
 `cat`) and `$IFS` is a space and a line break separates commands.

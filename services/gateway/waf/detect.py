@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from services.gateway.waf.fields import Field, body_fields, head_fields
 from services.gateway.waf.matcher import Matcher
+from services.gateway.waf.policy import DEFAULT_POLICY, Policy
 from services.gateway.waf.signatures import CHECKS, RULES, SIGNATURES
 from services.gateway.waf.signatures.rule import Check, Rule
-from services.gateway.waf.policy import DEFAULT_POLICY, Policy
 from services.gateway.waf.verdict import Hit, Verdict
 from services.gateway.waf.view import RequestView
 

@@ -48,12 +48,12 @@ BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SCREENED_ENTRIES = 4096
 _POLICIES = 1024
-_PLACES = {
-    **{s.rule.id: sorted(s.places) for s in SIGNATURES},
+_PLACES: dict[str, list[str]] = {
+    **{s.rule.id: sorted(place.value for place in s.places) for s in SIGNATURES},
     **{c.rule.id: ["request"] for c in CHECKS},
 }
 # The request parts each place belongs to, as the admin API lists a rule's targets.
-_PARTS = {
+_PARTS: dict[str, tuple[str, ...]] = {
     "path": ("path",),
     "uri": ("path", "query"),
     "arg": ("query", "body"),
@@ -202,7 +202,7 @@ class Waf:
         return self.rate.unblock(_key(address))
 
     def rule_summaries(self) -> list[dict[str, Any]]:
-        summaries = [
+        summaries: list[dict[str, Any]] = [
             {
                 "id": rule.id,
                 "description": rule.description,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import cast
 
 import hyperscan
 
@@ -53,8 +54,11 @@ def _culprit(patterns: Sequence[str]) -> str:
     return "(only the combination fails)"
 
 
+_Context = tuple[int, list[int], set[int]]  # views accepted, each signature's view, found
+
+
 def _on_match(index: int, _start: int, _end: int, _flags: int, context: object) -> None:
-    accepted, views, found = context  # type: ignore[misc]
+    accepted, views, found = cast(_Context, context)
     if accepted & views[index]:
         found.add(index)
 

@@ -8,8 +8,6 @@ from services.gateway.waf.policy import DEFAULT_POLICY
 from services.gateway.waf.signatures.rule import Rule
 
 
-
-
 @dataclass(frozen=True, slots=True)
 class Hit:
     rule: Rule

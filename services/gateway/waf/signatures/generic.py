@@ -72,8 +72,6 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|host\.docker\.internal|kubernetes\.docker\.internal|kubernetes\.default(?:\.svc)?"
         r"|[\w.-]{1,60}\.svc\.cluster\.local|localtest\.me|[\w.-]{1,60}\.(?:nip|sslip)\.io"
         r"|instance-data|metadata)(?:[:/?#]|$)",
-        places=frozenset(
-            {Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY}
-        ),
+        places=frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY}),
     ),
 )

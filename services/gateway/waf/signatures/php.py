@@ -136,15 +136,30 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-007",
         "PHP function call (system(...), eval(...), unserialize(...), preg_replace(...))",
-        r"\b" + _CALLED + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|\b" + _WORD_CALLED
-        + r"(?: ?(?:#|//)[^(]{0,60})?" + _PHP_ARGUMENT + r"|" + _HIGH_RISK
-        + r" ?\(|" + _FAMILIES + r"|[\"'`] ?(?:" + _CALLED + r"|" + _WORD_CALLED
-        + r") ?[\"'`] ?\(|\( ?(?:" + _CALLED + r"|" + _WORD_CALLED + r") ?\) ?\(|\b(?:system|exec|passthru|shell_exec|eval|assert|popen|proc_open"
+        r"\b"
+        + _CALLED
+        + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|\b"
+        + _WORD_CALLED
+        + r"(?: ?(?:#|//)[^(]{0,60})?"
+        + _PHP_ARGUMENT
+        + r"|"
+        + _HIGH_RISK
+        + r" ?\(|"
+        + _FAMILIES
+        + r"|[\"'`] ?(?:"
+        + _CALLED
+        + r"|"
+        + _WORD_CALLED
+        + r") ?[\"'`] ?\(|\( ?(?:"
+        + _CALLED
+        + r"|"
+        + _WORD_CALLED
+        + r") ?\) ?\(|\b(?:system|exec|passthru|shell_exec|eval|assert|popen|proc_open"
         r"|pcntl_exec|phpinfo)\b ?[\"'`\]) ][^(]{0,40}\( ?[\w$'\"/. -]{0,40}\) ?;",
     ),
     signature(
         "php-008",
-        "Serialized PHP object or array injection (O:8:\"stdClass\":1:{...})",
+        'Serialized PHP object or array injection (O:8:"stdClass":1:{...})',
         r"(?:^|[;{}\"'])(?:[oc]:\+?\d+:\"[\w\\\\]+\":\+?\d+:\{|a:\+?\d+:\{(?:[isdb]:|[oc]:\d+:))",
     ),
     signature(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+from services.gateway.waf.policy import Policy
 from services.gateway.waf.signatures.rule import (
     ALL_HEADERS,
     INPUTS,
@@ -22,7 +23,6 @@ from services.gateway.waf.signatures.rule import (
     check,
     signature,
 )
-from services.gateway.waf.policy import Policy
 from services.gateway.waf.view import RequestView
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -229,9 +229,7 @@ def _empty(name: str) -> Check:
         value = view.header(name)
         return f"header:{name}" if value is not None and not value.strip() else None
 
-    return check(
-        f"protocol-empty-{name}", f"Empty {name} header", test, severity=Severity.NOTICE
-    )
+    return check(f"protocol-empty-{name}", f"Empty {name} header", test, severity=Severity.NOTICE)
 
 
 def _old_cookie(view: RequestView, _policy: Policy) -> str | None:
@@ -263,8 +261,16 @@ CHECKS: tuple[Check, ...] = (
         "A media type inside Content-Type parameters (content-type confusion)",
         _content_type_confusion,
     ),
-    check("protocol-012", "Restricted request header (Proxy, If, X-HTTP-Method...)", _restricted_header),
-    check("protocol-013", "Restricted file extension in the path (.bak, .ini, .sql)", _restricted_extension),
+    check(
+        "protocol-012",
+        "Restricted request header (Proxy, If, X-HTTP-Method...)",
+        _restricted_header,
+    ),
+    check(
+        "protocol-013",
+        "Restricted file extension in the path (.bak, .ini, .sql)",
+        _restricted_extension,
+    ),
     check("protocol-014", "Backup or temporary file in the path (index.php~)", _backup_file),
     check("protocol-015", "Fragment (#) in the request target", _fragment),
     check("protocol-021", "Hidden file or directory in the path (/.git/, /.env)", _hidden_file),
@@ -309,8 +315,8 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-105",
         "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
-        r"(?i)(?:[\r\n]|%0[da]) ?(?:location|refresh|set-cookie|cookie|content-(?:type|length|disposition)"
-        r"|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
+        r"(?i)(?:[\r\n]|%0[da]) ?(?:location|refresh|set-cookie|cookie"
+        r"|content-(?:type|length|disposition)|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
         r"|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
         r"|[\r\n]{2} ?<(?:html|meta|script|body)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
         r"|%0[da][\w-]{1,40} ?:",

@@ -90,12 +90,17 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-004",
         "Shell expansion tricks ($(...), ${IFS}, {cat,/etc/passwd}, /???/c?t, <(...))",
-        r"\$\( ?[a-z/]|\$\{ ?ifs ?\}|\$ifs\b|\{ ?[a-z/.]{0,40} ?, ?[-/.~$\w]{1,80} ?(?:, ?[-/.~$\w]{0,80} ?){0,8}\}"
+        r"\$\( ?[a-z/]|\$\{ ?ifs ?\}|\$ifs\b"
+        r"|\{ ?[a-z/.]{0,40} ?, ?[-/.~$\w]{1,80} ?(?:, ?[-/.~$\w]{0,80} ?){0,8}\}"
         r"|/[\w./]{0,40}\[!?[a-z/.]{1,10}\]|\$\{ ?\w{1,20} ?(?:##?|%%?|//?|:\d|:-|:=|:\+|:\?)"
         r"|(?:^|[;|&\s])~[+-]\d*(?:$|[\s/;|&])|(?:^|[;|&\s])!-\d|(?:^|[;|&`\s])\$\{?(?:shell|bash"
         r"|0|sh)\b\}? -c\b|(?:^|[;|&`]) ?alias (?:-p|\+m|[\w-]{1,40} ?=)"
         r"|/[?*]{1,4}/[\w?*]{0,6}[?*][\w?*]{0,6}\b|[<>]\( ?[a-z]|\$\(\(|\$\[ ?\d"
-        r"|`(?: ?" + _DISTINCT + r"\\b| ?" + _WORDLIKE + r" [-/~.$\\w])[^`]{0,80}`|\$\{[a-z_]{1,20}(?::[-=+?][^}]{0,40}|//?[^}]{0,40})\}"
+        r"|`(?: ?"
+        + _DISTINCT
+        + r"\\b| ?"
+        + _WORDLIKE
+        + r" [-/~.$\\w])[^`]{0,80}`|\$\{[a-z_]{1,20}(?::[-=+?][^}]{0,40}|//?[^}]{0,40})\}"
         r"|\$\{ ?\w{1,20} ?\}[a-z]|\b[a-z]{1,10}\$@[a-z]|\b[a-z]{1,10}\$\{?\d\}?[a-z]",
         places=INPUTS,
     ),
@@ -155,8 +160,15 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|net (?:user|localgroup|share|view)\b|echo [^;|&]{0,80}(?:>|\|)"
         r"|(?:ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|bsdtar|gdb|htop|aptitude|strace"
         r"|ltrace|regedit|bcdboot|bcdedit|vssadmin|wevtutil|netsh|certutil|bitsadmin|wmic"
-        r"|schtasks|c89|c99)\b|env -{1,2}[a-z]|" + _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX
-        + r"(?:" + _DISTINCT + r"|" + _WORDLIKE + r")(?:\b|$))",
+        r"|schtasks|c89|c99)\b|env -{1,2}[a-z]|"
+        + _WRAPPERS
+        + r"(?: ?;)? "
+        + _PATH_PREFIX
+        + r"(?:"
+        + _DISTINCT
+        + r"|"
+        + _WORDLIKE
+        + r")(?:\b|$))",
         places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
         view=View.COMMAND,
     ),
@@ -170,8 +182,16 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-016",
         "Command run through a wrapper after a separator (; time sh -c, | nohup curl ...)",
-        _SEPARATOR + r" ?" + _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX + r"(?:" + _DISTINCT
-        + r"|" + _WORDLIKE + r")(?:\b|$)",
+        _SEPARATOR
+        + r" ?"
+        + _WRAPPERS
+        + r"(?: ?;)? "
+        + _PATH_PREFIX
+        + r"(?:"
+        + _DISTINCT
+        + r"|"
+        + _WORDLIKE
+        + r")(?:\b|$)",
         view=View.COMMAND,
     ),
     signature(

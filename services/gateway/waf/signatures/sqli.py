@@ -68,8 +68,18 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-001",
         "SQL tautology after a closing quote (' or 1=1, \" or 'a'='a, ' or true--)",
-        _Q + r" ?\)* ?" + _OP + r" ?\(* ?(?:" + _Q + r"?[\w.@$]{0,64}" + _Q + r"? ?" + _CMP
-        + r"|(?:not )?(?:true|false|null|\d+)\b ?(?:--|#|;|\)|$|" + _Q + r"))",
+        _Q
+        + r" ?\)* ?"
+        + _OP
+        + r" ?\(* ?(?:"
+        + _Q
+        + r"?[\w.@$]{0,64}"
+        + _Q
+        + r"? ?"
+        + _CMP
+        + r"|(?:not )?(?:true|false|null|\d+)\b ?(?:--|#|;|\)|$|"
+        + _Q
+        + r"))",
     ),
     signature(
         "sqli-002",
@@ -112,7 +122,11 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-008",
         "Sub-select or SQL function injected after a closing quote (' and (select ...)",
-        _Q + r" ?\)* ?(?:" + _OP + r"|;|,|\+|-|\*|/|=|\|) ?\(* ?(?:select\b|" + _FUNCTIONS
+        _Q
+        + r" ?\)* ?(?:"
+        + _OP
+        + r"|;|,|\+|-|\*|/|=|\|) ?\(* ?(?:select\b|"
+        + _FUNCTIONS
         + r" ?\()",
     ),
     signature(
@@ -167,11 +181,30 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-020",
         "Quote closed into an operator, comment or JSON operator ('or', '*2--, '->'$.a', ';@@)",
-        _Q + r"(?:or|and|xor|div)" + _Q + r"|" + _Q + r"(?:\|\||&&) ?" + _Q
-        + r"|" + _Q + r" ?\)* ?" + _OP + r".{0,60}(?:--|#) ?$"
-        + r"|" + _Q + r" ?[-+*/%|&^] ?\d+ ?(?:--|#)|" + _Q + r" ?;? ?@@"
-        + r"|" + _Q + r" ?(?:->>?|#>>?|@>|<@|\?[|&]|@\?|#-) ?" + _Q
-        + r"|" + _Q + r" ?(?:not )?(?:regexp|rlike)\b",
+        _Q
+        + r"(?:or|and|xor|div)"
+        + _Q
+        + r"|"
+        + _Q
+        + r"(?:\|\||&&) ?"
+        + _Q
+        + r"|"
+        + _Q
+        + r" ?\)* ?"
+        + _OP
+        + r".{0,60}(?:--|#) ?$"
+        + r"|"
+        + _Q
+        + r" ?[-+*/%|&^] ?\d+ ?(?:--|#)|"
+        + _Q
+        + r" ?;? ?@@"
+        + r"|"
+        + _Q
+        + r" ?(?:->>?|#>>?|@>|<@|\?[|&]|@\?|#-) ?"
+        + _Q
+        + r"|"
+        + _Q
+        + r" ?(?:not )?(?:regexp|rlike)\b",
     ),
     signature(
         "sqli-021",
@@ -195,8 +228,14 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "sqli-013",
         "Quote closed into SQL operators or keywords (admin' or, 1' union, ')) and (')",
-        _Q + r" ?\)* ?(?:" + _OP + r" ?[\w'\"`(]|union\b|select\b|;|\|\|) ?.{0,40}(?:--|#|"
-        + _Q + r" ?\)* ?(?:=|<|>|" + _OP + r")|\bselect\b|\(|=)",
+        _Q
+        + r" ?\)* ?(?:"
+        + _OP
+        + r" ?[\w'\"`(]|union\b|select\b|;|\|\|) ?.{0,40}(?:--|#|"
+        + _Q
+        + r" ?\)* ?(?:=|<|>|"
+        + _OP
+        + r")|\bselect\b|\(|=)",
         pl=2,
     ),
     signature(

@@ -27,12 +27,12 @@ _SINKS = (
 )
 
 _ANYWHERE = INPUTS | ALL_HEADERS
-_JAVASCRIPT = r"\bj ?a ?v ?a ?s ?c ?r ?i ?p ?t ?:|\bv ?b ?s ?c ?r ?i ?p ?t ?:|\b(?:live|ecma|j)script ?:"
+_JAVASCRIPT = (
+    r"\bj ?a ?v ?a ?s ?c ?r ?i ?p ?t ?:|\bv ?b ?s ?c ?r ?i ?p ?t ?:|\b(?:live|ecma|j)script ?:"
+)
 
 SIGNATURES: tuple[Signature, ...] = (
-    signature(
-        "xss-001", "Script tag (<script>, </script>)", r"< ?/? ?script\b", places=_ANYWHERE
-    ),
+    signature("xss-001", "Script tag (<script>, </script>)", r"< ?/? ?script\b", places=_ANYWHERE),
     signature(
         "xss-002",
         'HTML event-handler attribute (<img onerror=...>, " onmouseover=...)',
