@@ -85,7 +85,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "sqli-002",
         "SQL tautology on numbers (1 or 1=1, 0 and 2>1--, or 2 between 1 and 3)",
         r"(?:^|[\s(\d])" + _OP + r" ?\(* ?-?\d+(?:\.\d+)? ?(?:=|<>|!=|<=>|<|>|\blike\b"
-        r"|\bbetween\b) ?\(* ?-?\d",
+        r"|\bbetween\b) ?\(* ?-?\d+(?:\.\d+)? ?\)* ?(?:$|--|#|;|\)|\b(?:and|or|limit|order"
+        r"|union|having|group)\b)",
     ),
     signature(
         "sqli-003",
