@@ -8,13 +8,22 @@ match counts only for signatures written for the view it was found in.
 
 The compiled database depends only on the catalogue, so it is built once per process and
 shared; each `Matcher` holds its own scratch space (Hyperscan's per-thread working memory),
-so a matcher must not be used from two threads at once.
+so a matcher must not be used from two threads at once. Compiling takes seconds, so the
+serialized database is also kept in the user's cache directory (`$XDG_CACHE_HOME/surge`,
+private to the user), keyed by the patterns and the library version: the next process, or
+the next gateway worker, loads it in milliseconds.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
+import tempfile
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import cast
 
 import hyperscan
@@ -24,14 +33,47 @@ from services.gateway.waf.signatures.rule import Signature, View
 
 _VIEW_BITS = {view: 1 << index for index, view in enumerate(View)}
 _FLAGS = hyperscan.HS_FLAG_SINGLEMATCH
+logger = logging.getLogger("surge.gateway.waf")
 
 
 class SignatureError(ValueError):
     pass
 
 
+def _cache_file(patterns: tuple[str, ...]) -> Path:
+    key = json.dumps([hyperscan.__version__, _FLAGS, patterns]).encode()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "surge" / f"waf-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
+
+
+def _load(path: Path) -> hyperscan.Database | None:
+    try:
+        return hyperscan.loadb(path.read_bytes(), hyperscan.HS_MODE_BLOCK)
+    except (OSError, hyperscan.error):
+        return None  # absent, unreadable or from another library build: compile instead
+
+
+def _store(path: Path, database: hyperscan.Database) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as out:
+            out.write(hyperscan.dumpb(database))
+        os.replace(out.name, path)  # atomic: a concurrent worker reads a whole file or none
+    except OSError as exc:
+        logger.info("WAF signature database not cached (%s)", exc)
+
+
 @cache
 def compile_database(patterns: tuple[str, ...]) -> hyperscan.Database:
+    path = _cache_file(patterns)
+    if (cached := _load(path)) is not None:
+        return cached
+    database = _compile(patterns)
+    _store(path, database)
+    return database
+
+
+def _compile(patterns: tuple[str, ...]) -> hyperscan.Database:
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(

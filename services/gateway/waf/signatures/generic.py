@@ -45,11 +45,11 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "generic-004",
         "Server-side template injection ({{7*7}}, ${7*7}, <%= %>, {{''.__class__}})",
-        r"\{\{[^}]{0,100}(?:__class__|__mro__|__subclasses__|__globals__|__builtins__"
+        r"\{\{[^}]*(?:__class__|__mro__|__subclasses__|__globals__|__builtins__"
         r"|__init__|config|request\.|self\.|lipsum|cycler|joiner|namespace|range\(|popen"
-        r"|\d ?\* ?\d|\|attr|constructor|_self\.env)|\{%[^%]{0,100}(?:import|include|set|for"
+        r"|\d ?\* ?\d|\|attr|constructor|_self\.env)|\{%[^%]*(?:import|include|set|for"
         r"|if|exec|system)|\$\{ ?\d+ ?[*+/-] ?\d+ ?\}|#\{ ?\d+ ?[*+/-] ?\d+ ?\}"
-        r"|<%= ?[^%]{0,100}(?:system|exec|`|file\.|io\.|popen|eval|\d ?\* ?\d)"
+        r"|<%= ?[^%]*(?:system|exec|`|file\.|io\.|popen|eval|\d ?\* ?\d)"
         r"|\{\{ ?[\w.]{1,40} ?\( ?\) ?\}\}|\[\[ ?\d+ ?\* ?\d+ ?\]\]|\*\{ ?[^}]{0,60}\}",
     ),
     signature(

@@ -63,7 +63,7 @@ SIGNATURES: tuple[Signature, ...] = (
         _LOOKUP + r"(?:jndi|j ?\$\{|\$\{[^}]{0,60}\}ndi|[^}]{0,40}:-j\}|lower ?:|upper ?:"
         r"|env ?:|sys ?:|java ?:|date ?:|main ?:|bundle ?:|ctx ?:|docker ?:|k8s ?:"
         r"|log4j ?:|spring ?:|web ?:|event ?:|map ?:|sd ?:|marker ?:|base64 ?:|::-)"
-        r"|\$\{[^}]{0,200}\$\{[^}]{0,200}\}|\bjndi ?: ?(?:ldaps?|rmi|dns|iiop|corba|nds|nis"
+        r"|\$\{[^}]*\$\{[^}]*\}|\bjndi ?: ?(?:ldaps?|rmi|dns|iiop|corba|nds|nis"
         r"|https?) ?:",
         places=INPUTS | ALL_HEADERS | frozenset({Place.URI}),
     ),
@@ -107,8 +107,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "java-006",
         "Expression-language injection (OGNL %{...}, SpEL T(java...), #{...}, @java.lang)",
         r"%\{ ?(?:\(|#|@|[\w.]+\()|#_memberaccess|@ognl|ognlcontext|#context\["
-        r"|\bt ?\( ?java ?\.|\bnew java\.|@java\.|#\{ ?[^}]{0,100}(?:\.getclass|\.forname"
-        r"|runtime|processbuilder|\.exec ?\(|java\.)|\$\{ ?[^}]{0,100}(?:\.getclass\b"
+        r"|\bt ?\( ?java ?\.|\bnew java\.|@java\.|#\{ ?[^}]*(?:\.getclass|\.forname"
+        r"|runtime|processbuilder|\.exec ?\(|java\.)|\$\{ ?[^}]*(?:\.getclass\b"
         r"|\.forname\b|getruntime|processbuilder|\.exec ?\(|\bclass\.classloader"
         r"|request\.getsession|facescontext|applicationscope|pagecontext|\bsessionscope"
         r"|\bheader\[|\bparam\[)|\.getclass ?\( ?\) ?\.",

@@ -35,6 +35,7 @@ _SYSTEM_FILES = words(
     r"/\.(?:ssh|aws|git|svn|hg|bzr|docker|kube|gnupg|env)\b", r"\bid_(?:rsa|dsa|ecdsa|ed25519)\b",
     r"\.(?:bash|zsh|sh|mysql|psql|python|node_repl)_history\b", r"/dev/(?:tcp|udp|fd|stdin)/",
     r"\bboot\.ini\b", r"\bautoexec\.bat\b", r"\bweb-inf/", r"\bmeta-inf/",
+    r"^ ?[<>] ?/(?:tmp|var|etc|dev|proc)/",
 )  # fmt: skip
 _RESTRICTED_PATHS = words(
     r"/\.(?:git|svn|hg|bzr|cvs|env|aws|ssh|docker|kube|idea|vscode|ds_store|npmrc|pypirc"
@@ -54,7 +55,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "Path traversal (../../ climbing out of the web root)",
         r"(?:" + _UP + r"){2,}|(?:^|[/\\=:])" + _UP + r".{0,200}\b(?:etc|windows|winnt|proc"
         r"|boot|var|usr|root|home|tmp|dev|sys|bin|opt|inetpub|system32|web-inf)\b"
-        r"|(?:^|[/\\])\.{2,3}(?:[/\\]\.{0,3}){2,}|[/\\]\.{2,3}$|^\.{2,3}$|\.{2}\\\\",
+        r"|(?:^|[/\\])\.{2,3}(?:[/\\]\.{0,3}){2,}|[/\\]\.{2,3}$|^\.{2,3}$|\.{2}\\\\"
+        r"|(?:^|[/\\=:;])\.{2,3}\\|\.\.;[/\\.]|(?:^|[/\\])\.{2}[/\\]\.[a-z_]",
         places=_PLACES,
     ),
     signature(

@@ -34,6 +34,8 @@ _HIGH_RISK_NAMES = (
     "reflectionfunction", "array_map", "array_filter", "array_walk", "usort", "uasort",
     "preg_replace_callback", "register_shutdown_function", "register_tick_function",
     "forward_static_call(?:_array)?", "openlog", "mb_ereg_replace", "odbc_exec", "dl",
+    "zlib_decode", "zlib_encode", "gzdeflate", "gzcompress", "gzencode", "bzcompress",
+    "gzopen", "gzfile", "bzopen", "escapeshellcmd", "escapeshellarg",
 )  # fmt: skip
 _HIGH_RISK = words(*_HIGH_RISK_NAMES)
 # The snake_case ones read as code wherever they appear; the others only when called.
@@ -50,7 +52,8 @@ _CALLED = words(
     "htmlspecialchars_decode", "stripslashes", "sprintf", "fputs", "fgets", "curl_exec",
     "curl_init", "simplexml_load_string", "session_start", "setcookie", "error_reporting",
     "ob_start", "is_dir", "is_file", "file_exists", "get_object_vars", "func_get_args",
-    "function_exists", "method_exists", "class_exists", "iterator_apply",
+    "function_exists", "method_exists", "class_exists", "iterator_apply", "filegroup",
+    "fileowner", "fileperms", "fileinode", "filemtime", "fpassthru", "fscanf", "vsprintf",
 )  # fmt: skip
 # Functions named like words ("eval(x)" in prose): a call counts with a PHP-shaped argument
 # (a variable, a string, a nested call) or as a statement ending in `;`.
@@ -60,7 +63,12 @@ _WORD_CALLED = words(
     "die", "exit", "printf", "echo", "print", "count", "compact", "constant", "define",
     "defined", "pack",
 )  # fmt: skip
-_PHP_ARGUMENT = r" ?\( ?(?:[$'\"`]|\w+ ?\(|[^)]{0,200}\) ?;)"
+_PHP_ARGUMENT = r" ?\( ?(?:[$'\"`]|\w+ ?\(|[^)]*\) ?;|\))"
+# Word-like functions called with any argument and no space ("system(whoami)"); "eval" and
+# "assert" keep needing a PHP-shaped argument: "eval(x)" is common in prose about code.
+_TIGHT_CALLED = words(
+    *(name for name in _WORD_CALLED[3:-1].split("|") if name not in ("eval", "assert"))
+)
 # Families of PHP functions by prefix (is_array, str_replace, preg_match, odbc_exec...).
 _FAMILIES = (
     r"\b(?:array|str|preg|mb|ctype|odbc|mysqli?|pg|posix|proc|ftp|curl|stream|gz|bz|zip|xml"
@@ -68,7 +76,10 @@ _FAMILIES = (
     r"|mcrypt|iconv|exif|image|imagick|ldap|dba|sqlite|oci|mssql|filter|spl|apache|highlight"
     r"|php|zend|debug|error|assert|class|method|property|iterator|html|base64|uniq|mt|random"
     r"|http|header|url|stripslashes|strip|parse|escapeshell|pcntl|shm|sem|msg|runkit|ssh2"
-    r"|gnupg|simplexml|dom|libxml|xsl|bin|dechex|hex|fs|fsock)_[a-z0-9_]{2,40}\("
+    r"|gnupg|simplexml|dom|libxml|xsl|bin|dechex|hex|fs|fsock|date|tidy|timezone|gmp|bc|intl"
+    r"|grapheme|normalizer|collator|numfmt|msgfmt|datefmt|transliterator|sodium|xmlrpc"
+    r"|xmlwriter|xmlreader|finfo|enchant|ftok|lzf|zlib|readline|pspell|recode|yaml|igbinary"
+    r"|msgpack|apcu?|opcache|mysqlnd|pdo|sql|odbc)_[a-z0-9_]{2,40}\("
 )
 # php.ini directives a request has no business setting (memory_limit=, opcache.*=).
 _INI = (
@@ -86,7 +97,8 @@ _INI = (
     r"|expose_php|error_log|include_path|cgi\.\w+|short_open_tag|upload_tmp_dir"
     r"|max_file_uploads|arg_separator\.\w+|auto_detect_line_endings|user_agent"
     r"|ignore_repeated_errors|report_memleaks|xmlrpc_errors|docref_root|enable_post_data_reading"
-    r"|hard_timeout|realpath_cache_size|pcre\.jit|precision|engine) ?= ?[\w\"'./-]"
+    r"|hard_timeout|realpath_cache_size|pcre\.jit|precision|engine|extension|smtp|smtp_port"
+    r"|sendmail_(?:path|from)) ?= ?[\w\"'./-]"
 )
 _SUPERGLOBALS = (
     r"\$_(?:get|post|cookie|server|env|files|request|session)\b|\$globals\b"
@@ -99,7 +111,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "php-001",
         "PHP open tag (<?php, <?=, <? ) or template PHP tag ([php], {php}) in a value",
         r"(?i)<\?(?:php\b|=|\s|$)|\[\?php\b|<%=?\s|<script\s+language\s*=\s*[\"']?php"
-        r"|[\[{]\s*/?\s*php\s*[\]}]",
+        r"|[\[{]\s*[/\\]?\s*php\s*[\]}]|<\?xml(?:[^\sa-z?-]|\s+[^a-z\s?])",
         view=View.RAW,
     ),
     signature(
@@ -138,7 +150,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "PHP function call (system(...), eval(...), unserialize(...), preg_replace(...))",
         r"\b"
         + _CALLED
-        + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]{0,400}(?:\)|$)|\b"
+        + r"(?: ?(?:#|//)[^(]{0,60})? ?\([^)]*(?:\)|$)|\b"
         + _WORD_CALLED
         + r"(?: ?(?:#|//)[^(]{0,60})?"
         + _PHP_ARGUMENT
@@ -165,8 +177,8 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "php-009",
         "PHP variable-function or variable-variable call ($f(...), ${'a'}(...), $_[0](...))",
-        r"\$[\w\x7f-\xff]{0,40}(?: ?\[[^\]]{1,60}\]| ?\{[^}]{1,60}\}){0,6} ?\( ?[^)]{0,200}\)"
-        r"|\$\{[^}]{1,100}\} ?\(|\$\$[\w{]|\$ ?\{ ?(?:['\"]|\$)",
+        r"\$[\w\x7f-\xff]{0,40}(?: ?\[[^\]]{1,60}\]{1,3}| ?\{[^}]{1,60}\}){0,6} ?\( ?[^)]*\)"
+        r"|\$\{[^}]+\} ?\(|\$\$[\w{]|\$ ?\{ ?(?:['\"]|\$)|\$ \{",
         places=INPUTS,
     ),
     signature(

@@ -137,7 +137,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"\b(?:cat|head|tail|more|less|nl|tac|od|xxd|strings|sort|grep|base64|cp|curl|wget)"
         r" [^;|&]{0,40}/(?:etc|proc|root|var|home|tmp|dev)/"
         r"|/dev/(?:tcp|udp)/|\b(?:nc|ncat|netcat) [^;|&]{0,40}-[a-z]*[ec]\b"
-        r"|\b(?:bash|sh|zsh) -[a-z]*i\b|\|\s?(?:ba)?sh\b|\b(?:wget|curl) [^;|&]{0,200}"
+        r"|\b(?:bash|sh|zsh) -[a-z]*i\b|\|\s?(?:ba)?sh\b|\b(?:wget|curl) [^;|&]*"
         r"(?:\| ?(?:ba)?sh|-o ?[/~.]|-O\b|--output)|\bbase64 (?:-d|--decode)\b",
         view=View.COMMAND,
     ),

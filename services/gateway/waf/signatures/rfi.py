@@ -30,13 +30,13 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rfi-002",
         "URL ending in a question mark or NUL to cut off an appended suffix (http://x/s.txt?)",
-        r"^ ?" + _SCHEME + r" ?:.{1,400}(?:\?|%00|\x00)$",
+        r"^ ?" + _SCHEME + r" ?:.+(?:\?|%00|\x00)$",
         places=_ARGS,
     ),
     signature(
         "rfi-003",
         "URL given to a well-known include parameter or an include() call",
-        r"(?:\binclude ?\([^)]{0,100}|mosconfig_absolute_path|_conf\[path\]"
+        r"(?:\binclude ?\([^)]*|mosconfig_absolute_path|_conf\[path\]"
         r"|_server\[document_root\]|gallery_basedir|path\[docroot\]|appserv_root"
         r"|config\[root_dir\]|\binclude_path|\bphpbb_root_path|\bbase_?path)"
         r" ?= ?" + _SCHEME + r" ?:",
@@ -52,7 +52,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rfi-005",
         "URL to another site as an argument (off-domain reference)",
-        r"^ ?(?:https?|ftps?) ?: ?/{2,}[^/?# ]{1,256}",
+        r"^ ?(?:https?|ftps?) ?: ?/{2,}[^/?# ]+",
         places=frozenset(INPUTS - {Place.PATH, Place.USER_HEADER}),
         pl=2,
         severity=Severity.WARNING,

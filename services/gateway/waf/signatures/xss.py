@@ -8,7 +8,14 @@ passes.
 
 from __future__ import annotations
 
-from services.gateway.waf.signatures.rule import ALL_HEADERS, INPUTS, Place, Signature, signature
+from services.gateway.waf.signatures.rule import (
+    ALL_HEADERS,
+    INPUTS,
+    Place,
+    Signature,
+    View,
+    signature,
+)
 
 _EVENTS = (
     r"on(?:abort|activate|afterprint|afterscriptexecute|animation\w+|auxclick|beforecopy"
@@ -36,8 +43,9 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "xss-002",
         'HTML event-handler attribute (<img onerror=...>, " onmouseover=...)',
-        r"<[a-z!/?][^<>]{0,512}[\s\"'/`]on[a-z]{3,40} ?="
-        r"|(?:^|[\s\"'`;/=(,]) ?(?:" + _EVENTS + r"|formaction|srcdoc|xlink:href) ?=",
+        r"<[a-z!/?][^<>]*[\s\"'/`]on[a-z]{3,40} ?="
+        r"|(?:^|[\s\"'`;/=(,]) ?(?:" + _EVENTS + r"|formaction|srcdoc|xlink:href) ?="
+        r"|[\"'`] ?on[a-z]{3,40} ?=",
         places=_ANYWHERE,
     ),
     signature(
@@ -55,23 +63,30 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|template|noscript|listing|xmp|plaintext|marquee|bgsound|layer|ilayer|import"
         r"|animate|set|handler|x|style|vmlframe)\b|< ?\?import|<import\w{0,40}implementation"
         r"|<[\w]{0,10}:(?:vmlframe|image|imagedata|shape)\b|vmlframe\b"
-        r"|< ?(?:link|base)\b[^<>]{0,512}[\s/]href ?/? ?=|< ?meta\b[^<>]{0,512}(?:http-equiv"
+        r"|< ?(?:link|base)\b[^<>]*[\s/]href ?/? ?=|< ?meta\b[^<>]*(?:http-equiv"
         r"|charset|content ?= ?[\"'`]? ?\d+ ?;)"
-        r"|<[a-z][\w:-]{0,30}[^<>]{0,512}\b(?:xmlns(?::\w+)?|xlink ?: ?href|xsi ?: ?\w+"
+        r"|<[a-z][\w:-]{0,30}[^<>]*\b(?:xmlns(?::\w+)?|xlink ?: ?href|xsi ?: ?\w+"
         r"|xi ?: ?include) ?="
         r"|< ?(?:form|button|input|image|img|video|audio|source|body|html|a|div|details"
-        r"|select|textarea|keygen|table|td|object)\b[^<>]{0,512}"
+        r"|select|textarea|keygen|table|td|object)\b[^<>]*"
         r"(?:\b(?:href|src|action|formaction|data|srcdoc|background|dynsrc|lowsrc"
         r"|poster|code|codebase|content|style) ?= ?[\"'`]? ?(?:[a-z]{0,12}script ?:"
-        r"|data ?:|expression|[^\"'` >]{0,200}javascript)|@import)"
-        r"|\+ad[w0]-|\xbc[^\xbe>]{0,200}[\xbe>]",
+        r"|data ?:|expression|[^\"'` >]*javascript)|@import)"
+        r"|\+ad[w0]-|\xbc[^\xbe>]*[\xbe>]|<[a-z][^<>]*\bpattern ?="
+        r"|< ?(?:f[^\w<>]?o[^\w<>]?r[^\w<>]?m|s[^\w<>]?c[^\w<>]?r[^\w<>]?i[^\w<>]?p[^\w<>]?t"
+        r"|d[^\w<>]?i[^\w<>]?a[^\w<>]?l[^\w<>]?o[^\w<>]?g|i[^\w<>]?f[^\w<>]?r[^\w<>]?a"
+        r"[^\w<>]?m[^\w<>]?e|o[^\w<>]?b[^\w<>]?j[^\w<>]?e[^\w<>]?c[^\w<>]?t|e[^\w<>]?m"
+        r"[^\w<>]?b[^\w<>]?e[^\w<>]?d|s[^\w<>]?t[^\w<>]?y[^\w<>]?l[^\w<>]?e|m[^\w<>]?a"
+        r"[^\w<>]?r[^\w<>]?q[^\w<>]?u[^\w<>]?e[^\w<>]?e|a[^\w<>]?p[^\w<>]?p[^\w<>]?l"
+        r"[^\w<>]?e[^\w<>]?t)\b",
         places=_ANYWHERE,
     ),
     signature(
         "xss-005",
         "DOM sink or script-string breakout (document.cookie, .innerHTML=, '-alert(1)-')",
         r"\bdocument ?\. ?(?:cookie|domain|write(?:ln)? ?\(|location|body\b|createelement"
-        r"|getelement\w{0,20}|documentelement|forms|execcommand|defaultview|all\b)"
+        r"|getelement\w{0,20}|documentelement|forms|execcommand|defaultview|all\b"
+        r"|queryselector(?:all)?\b|evaluate\b|open ?\(|currentscript|referrer|baseuri|url\b)"
         r"|\. ?(?:inner|outer)html ?=|\bstring ?\. ?fromcharcode ?\(|\bwindow ?\. ?location\b"
         r"|\blocation ?\. ?(?:href|replace|assign|hash|search) ?[=(]|\bnew function ?\("
         r"|\.parentnode\b|\.appendchild ?\(|\.insertadjacenthtml ?\(|\.srcdoc ?="
@@ -86,6 +101,13 @@ SIGNATURES: tuple[Signature, ...] = (
         places=INPUTS - {Place.PATH},
     ),
     signature(
+        "xss-010",
+        "Tag in US-ASCII with the high bit set (\\xbcscript\\xbe, %BCscript%BE)",
+        r"(?i)(?:\xc2\xbc|\\xbc|%bc)[^<>]*(?:\xc2\xbe|\\xbe|%be)",
+        places=_ANYWHERE,
+        view=View.RAW,
+    ),
+    signature(
         "xss-006",
         "CSS or legacy script vector (expression(), -moz-binding, behavior:, vbscript)",
         r"\bexpression ?\(|-moz-binding ?:|\bbehavior ?: ?url|@import ?[\"'(u]"
@@ -95,7 +117,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "xss-007",
         "HTML tag with attributes or a closing tag mixed into a value (<b onclick, </title>)",
         r"< ?/ ?(?:title|textarea|style|script|noscript|xmp|iframe|template|select|option"
-        r"|head|html|body) ?>|<[a-z][\w-]{0,20} [^<>]{0,200}= ?[^<>]{0,200}>"
+        r"|head|html|body) ?>|<[a-z][\w-]{0,20} [^<>]*= ?[^<>]*>"
         r"|<\?xml|<!doctype|<!entity",
         pl=2,
     ),
