@@ -31,7 +31,7 @@ _CONTENT_TYPE_SUFFIXES = ("+json", "+xml")
 _CHARSETS = frozenset({"utf-8", "utf8", "iso-8859-1", "iso-8859-15", "windows-1252"})
 _CONTENT_TYPE_SYNTAX = re.compile(
     r"[\w/.+*-]++(?:\s*+;\s*+(?:action|boundary|charset|component|start(?:-info)?|type|version"
-    r"|profile|q)\s*+=\s*+['\"\w.()+,/:=?<>@#*-]++)*+\s*+;?\s*+",
+    r"|profile|q)=['\"\w.()+,/:=?<>@#*-]++)*+\s*+;?\s*+",
     re.IGNORECASE,
 )
 _MEDIA_IN_PARAMS = re.compile(r";.*\b(?:application|text|multipart|image)/", re.IGNORECASE)
@@ -62,6 +62,7 @@ _ACCEPT_ITEM = re.compile(
 _ABSOLUTE = re.compile(r"https?://[^/\s]+/", re.IGNORECASE)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CHARSET_HEADERS = ("content-type", "x-up-devcap-post-charset")
+_ACCEPT_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]*)", re.IGNORECASE)
 _RANGE = re.compile(r"(\d+)-(\d+)")
 _IP_HOST = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?")
 _MAX_ACCEPT_ENCODING = 100
@@ -115,9 +116,9 @@ def _smuggling(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _host_missing(view: RequestView, _policy: Policy) -> str | None:
-    """HTTP/1.1 requires Host (RFC 9112 tells servers to refuse a request without it);
-    HTTP/2 and 3 carry :authority instead, and HTTP/1.0 may omit it."""
-    if not view.version.startswith("1.1"):
+    """HTTP/1.1 requires Host (RFC 9112 tells servers to refuse a request without it), and
+    no HTTP/1.0 client of this century omits it; HTTP/2 and 3 carry :authority instead."""
+    if not view.version.startswith("1."):
         return None
     host = view.header("host")
     return "header:host" if host is None or not host.strip() else None
@@ -173,7 +174,7 @@ def _restricted_header(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _restricted_extension(view: RequestView, _policy: Policy) -> str | None:
-    path = view.path.rstrip("/")
+    path = unquote(view.path).rstrip("/")
     return "path" if _RESTRICTED_EXTENSIONS.search(path) else None
 
 
@@ -198,12 +199,16 @@ def _fragment(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _accept(view: RequestView, _policy: Policy) -> str | None:
+    """Accept must be a list of media ranges (empty is not one), any charset an allowed one."""
     value = view.header("accept")
-    if value is None or not value.strip():
+    if value is None:
         return None
-    if all(_ACCEPT_ITEM.fullmatch(item) for item in value.split(",")):
-        return None
-    return "header:accept"
+    if not value.strip() or not all(_ACCEPT_ITEM.fullmatch(i) for i in value.split(",")):
+        return "header:accept"
+    for charset in _ACCEPT_CHARSET.findall(value):
+        if charset.lower() not in _CHARSETS:
+            return "header:accept"
+    return None
 
 
 def _accept_encoding(view: RequestView, _policy: Policy) -> str | None:
@@ -251,7 +256,7 @@ CHECKS: tuple[Check, ...] = (
     check("protocol-003", "Content-Length is not a number (or conflicts)", _content_length),
     check("protocol-004", "GET or HEAD request with a body", _body_on_get),
     check("protocol-005", "Transfer-Encoding with Content-Length or not chunked", _smuggling),
-    check("protocol-006", "Missing or empty Host header on HTTP/1.1", _host_missing),
+    check("protocol-006", "Missing or empty Host header on HTTP/1.x", _host_missing),
     check("protocol-007", "Host header is a numeric IP", _host_is_ip, severity=Severity.WARNING),
     check("protocol-008", "Request content type not allowed", _content_type_allowed),
     check("protocol-009", "Malformed or repeated Content-Type header", _content_type_syntax),
@@ -286,8 +291,8 @@ CHECKS: tuple[Check, ...] = (
 SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-101",
-        "NUL byte in the request (string truncation)",
-        r"\x00",
+        "NUL byte in the request, raw or percent-encoded (string truncation)",
+        r"\x00|%00",
         places=INPUTS | ALL_HEADERS,
         view=View.RAW,
     ),
@@ -315,10 +320,10 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-105",
         "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
-        r"(?i)(?:[\r\n]|%0[da]) ?(?:location|refresh|set-cookie|cookie"
+        r"(?i)(?:[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];) ?(?:location|refresh|set-cookie|cookie"
         r"|content-(?:type|length|disposition)|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
         r"|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
-        r"|[\r\n]{2} ?<(?:html|meta|script|body)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
+        r"|(?:[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];){2,} ?<(?:html|meta|script|body|title)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
         r"|%0[da][\w-]{1,40} ?:",
         places=INPUTS | ALL_HEADERS,
         view=View.RAW,
@@ -326,7 +331,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-106",
         "Line break in the request path or an argument name (header injection)",
-        r"(?i)[\r\n]|%0[da]",
+        r"(?i)[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];",
         places=frozenset({Place.PATH, Place.ARG_NAME, Place.COOKIE_NAME, Place.HEADER}),
         view=View.RAW,
     ),
@@ -335,7 +340,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "LDAP filter injection (*)(uid=*))(|(uid=*, printer)(uid=*))",
         r"\) ?[|&!]? ?\( ?[|&!]? ?\(? ?[\w;.-]{1,40} ?[~<>]?= ?|\) ?\( ?[|&!] ?\(?|^\*? ?\) ?[|&!(]"
         r"|\( ?[|&!] ?\( ?[\w;.-]{1,40} ?[~<>]?=",
-        places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
+        places=frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.BODY}),
     ),
     signature(
         "protocol-108",
