@@ -319,13 +319,16 @@ def _upload(rng: random.Random) -> RequestView:
 def _graphql(rng: random.Random) -> RequestView:
     query = rng.choice(
         (
-            'query Event($id: ID!) { event(id: $id) { id name venue { name city } '
+            "query Event($id: ID!) { event(id: $id) { id name venue { name city } "
             "seats(first: 20, after: $cursor) { edges { node { id row number price } } } } }",
             "mutation Book($input: BookingInput!) { book(input: $input) { id status total } }",
             "{ me { id name orders(last: 5) { id createdAt items { name quantity } } } }",
         )
     )
-    variables = {"id": str(uuid.UUID(int=rng.getrandbits(128))), "cursor": _token(rng, 12)}
+    variables: dict[str, object] = {
+        "id": str(uuid.UUID(int=rng.getrandbits(128))),
+        "cursor": _token(rng, 12),
+    }
     if "Book" in query:
         variables = {"input": {"seats": ["A1", "A2"], "note": rng.choice(TEXTS)}}
     body = json.dumps({"query": query, "variables": variables}).encode()
@@ -338,8 +341,8 @@ def _xml(rng: random.Random) -> RequestView:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-        f"<soap:Body><Order id=\"{rng.randrange(10**6)}\"><Customer>{rng.choice(NAMES)}"
-        f"</Customer><Note>{note}</Note><Total currency=\"EUR\">{rng.randrange(10, 500)}.00"
+        f'<soap:Body><Order id="{rng.randrange(10**6)}"><Customer>{rng.choice(NAMES)}'
+        f'</Customer><Note>{note}</Note><Total currency="EUR">{rng.randrange(10, 500)}.00'
         "</Total></Order></soap:Body></soap:Envelope>"
     ).encode()
     headers = [*_api_headers(rng, "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))]

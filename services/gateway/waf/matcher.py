@@ -23,6 +23,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import cast
 
@@ -41,7 +42,7 @@ class SignatureError(ValueError):
 
 
 def _cache_file(patterns: tuple[str, ...]) -> Path:
-    key = json.dumps([hyperscan.__version__, _FLAGS, patterns]).encode()
+    key = json.dumps([version("hyperscan"), _FLAGS, patterns]).encode()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "surge" / f"waf-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
 

@@ -15,6 +15,7 @@ from services.gateway.waf.policy import Policy
 from services.gateway.waf.signatures.rule import (
     ALL_HEADERS,
     INPUTS,
+    LINE_BREAK,
     Check,
     Place,
     Severity,
@@ -320,10 +321,12 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-105",
         "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
-        r"(?i)(?:[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];) ?(?:location|refresh|set-cookie|cookie"
-        r"|content-(?:type|length|disposition)|host|x-forwarded-(?:for|host|server)|via|remote-ip|remote-addr|originating-ip"
-        r"|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
-        r"|(?:[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];){2,} ?<(?:html|meta|script|body|title)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
+        r"(?i)" + LINE_BREAK + r" ?(?:location|refresh|set-cookie|cookie"
+        r"|content-(?:type|length|disposition)|host|x-forwarded-(?:for|host|server)|via"
+        r"|remote-ip|remote-addr|originating-ip|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
+        r"|"
+        + LINE_BREAK
+        + r"{2,} ?<(?:html|meta|script|body|title)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
         r"|%0[da][\w-]{1,40} ?:",
         places=INPUTS | ALL_HEADERS,
         view=View.RAW,
@@ -331,7 +334,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "protocol-106",
         "Line break in the request path or an argument name (header injection)",
-        r"(?i)[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];",
+        r"(?i)" + LINE_BREAK,
         places=frozenset({Place.PATH, Place.ARG_NAME, Place.COOKIE_NAME, Place.HEADER}),
         view=View.RAW,
     ),

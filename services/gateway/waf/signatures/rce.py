@@ -12,6 +12,7 @@ from __future__ import annotations
 from services.gateway.waf.signatures.rule import (
     ALL_HEADERS,
     INPUTS,
+    LINE_BREAK,
     Place,
     Severity,
     Signature,
@@ -35,7 +36,8 @@ _DISTINCT = words(
     "apt-get", "htop", "visudo", "perf", "uconv", "base32", "rmt(?:-tar)?", "bsdtar", "gdb",
     "strace", "ltrace", "trap", "ansible(?:-[a-z]+)?", "chef-[a-z]+", "cscli", "kubectl",
     "iwmi", "regedit", "bcdboot", "bcdedit", "vssadmin", "wevtutil", "netsh", "icacls",
-    "takeown", "cmdkey", "nltest", "dsquery", "sqlcmd", "psexec", "nohup",
+    "takeown", "cmdkey", "nltest", "dsquery", "sqlcmd", "psexec", "nohup", "lastlog(?:in)?",
+    "lastb", "faillog", "utmpdump",
 )  # fmt: skip
 # Commands that are also words: need a shell-shaped argument after them.
 _WORDLIKE = words(
@@ -94,7 +96,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|\{ ?[a-z/.]{0,40} ?, ?[-/.~$\w]{1,80} ?(?:, ?[-/.~$\w]{0,80} ?){0,8}\}"
         r"|/[\w./]{0,40}\[!?[a-z/.]{1,10}\]|\$\{ ?\w{1,20} ?(?:##?|%%?|//?|:\d|:-|:=|:\+|:\?)"
         r"|(?:^|[;|&\s])~[+-]\d*(?:$|[\s/;|&])|(?:^|[;|&\s])!-\d|(?:^|[;|&`\s])\$\{?(?:shell|bash"
-        r"|0|sh)\b\}? -c\b|(?:^|[;|&`]) ?alias (?:-p|\+m|[\w-]{1,40} ?=)"
+        r"|0|sh)\b\}? -c\b|(?:^|[;|&`]) ?alias (?:[-+][a-z]{1,5} )*[\w-]{1,40} ?="
         r"|/[?*]{1,4}/[\w?*]{0,6}[?*][\w?*]{0,6}\b|[<>]\( ?[a-z]|\$\(\(|\$\[ ?\d"
         r"|`(?: ?"
         + _DISTINCT
@@ -114,8 +116,8 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-006",
         "Windows command shell syntax (cmd /c, for /f ... do, if exist, %comspec%)",
-        r"\bfor(?: ?/[dflr])*(?: ?[\"'][^\"']{0,40}[\"'])? ?%%?\w\b.{0,100}\bin ?\(.{0,200}\)"
-        r" ?do\b|(?:^|[;&|(])\s?if(?: ?/i)?(?: not)? ?(?:exist|defined|errorlevel"
+        r"\bfor(?: ?/[dflr])*(?: ?[\"'][^\"']{0,40}[\"'])? ?%%?[^\s%]{1,30}.{0,100}\bin ?\("
+        r".{0,200}\) ?do\b|(?:^|[;&|(])\s?if(?: ?/i)?(?: not)? ?(?:exist|defined|errorlevel"
         r"|cmdextversion)\b|(?:^|[;&|(])\s?if(?: ?/i)?(?: not)? [^;&|]{0,80}(?:==| equ | neq "
         r"| lss | leq | gtr | geq )|%(?:comspec|systemroot|windir|programfiles|appdata"
         r"|userprofile|temp|\w{1,20}:~-?\d+(?:,-?\d+)?)%|\bcmd(?:\.exe)? ?/[ck]\b",
@@ -144,10 +146,11 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-009",
         "Mail, IMAP or POP3 command injected after a line break (CRLF RCPT TO:, A1 FETCH)",
-        r"(?i)[\r\n](?:mail from|rcpt to) ?:|[\r\n](?:data|quit|rset|noop) ?(?:[\r\n]|$)"
-        r"|[\r\n](?:helo|ehlo|vrfy|expn|auth login) [\w@.<>-]{1,100} ?(?:[\r\n]|$)"
-        r"|[\r\n]\w{1,10} (?:fetch|select|login|append|store|copy|search|uid|capability)\b"
-        r"|[\r\n](?:user|pass|retr|dele|list|top|stat) \w",
+        r"(?i)" + LINE_BREAK + r"(?:mail from|rcpt to) ?:|" + LINE_BREAK + r"(?:data|quit|rset"
+        r"|noop) ?(?:" + LINE_BREAK + r"|$)|" + LINE_BREAK + r"(?:helo|ehlo|vrfy|expn|auth login)"
+        r" [\w@.<>&;-]{1,100} ?(?:" + LINE_BREAK + r"|$)"
+        r"|" + LINE_BREAK + r"\w{1,10} (?:fetch|select|login|append|store|copy|search|uid"
+        r"|capability)\b|" + LINE_BREAK + r"(?:user|pass|retr|dele|list|top|stat) \w",
         places=INPUTS,
         view=View.RAW,
     ),
@@ -156,7 +159,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "Unix command alone as a value, or chained with a redirection (id, uname -a, ls -la)",
         r"^ ?" + _PATH_PREFIX + r"(?:whoami|uname(?: -\w+)?|ifconfig|ipconfig|netstat -\w+"
         r"|id ?;|ls -\w+|cat [/~.]|ps -?aux|sleep \d+ ?;|ping -[cn] ?\d|nslookup \S"
-        r"|curl \S|wget \S|nc -\w+|bash -[ci]|sh -c|powershell\b|cmd(?:\.exe)? /c"
+        r"|curl \S|wget \S|nc -\w+|(?:ba|k|z|c|tc|da|a)?sh -[a-z]*c\b|powershell\b|cmd(?:\.exe)? /c"
         r"|net (?:user|localgroup|share|view)\b|echo [^;|&]{0,80}(?:>|\|)"
         r"|(?:ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|bsdtar|gdb|htop|aptitude|strace"
         r"|ltrace|regedit|bcdboot|bcdedit|vssadmin|wevtutil|netsh|certutil|bitsadmin|wmic"
@@ -198,7 +201,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "rce-011",
         "Upload of a server-side configuration or script file name (.htaccess, web.config)",
         r"(?:^|[/\\])(?:\.htaccess|\.htdigest|\.htpasswd|\.user\.ini|web\.config"
-        r"|wp-config[\w.]*|config(?:_\w+)?\.ya?ml|global\.asa|\.bashrc|\.profile|authorized_keys"
+        r"|wp-config[\w.-]*|config(?:_\w+)?\.ya?ml|global\.asa|\.bashrc|\.profile|authorized_keys"
         r"|crontab|\.env|php\.ini|httpd\.conf|nginx\.conf|\.gitconfig)[\s.]*$",
         places=frozenset({Place.FILENAME, Place.ARG, Place.PATH}),
     ),

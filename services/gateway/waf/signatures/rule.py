@@ -82,6 +82,8 @@ INPUTS = frozenset(
 )
 ARGS = frozenset({Place.ARG, Place.ARG_NAME, Place.BODY})
 ALL_HEADERS = frozenset({Place.USER_HEADER, Place.HEADER})
+# A line break as it reaches a raw-view value: the byte, percent-encoded or an HTML entity.
+LINE_BREAK = r"(?:[\r\n]|%0[da]|&#0*1[03];|&#x0*[ad];)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,12 @@ _SINKS = (
 )
 
 _ANYWHERE = INPUTS | ALL_HEADERS
+# Tag names spelled with a separator between every letter (<f o r m, <s/c/r/i/p/t): filters
+# that drop the separators rebuild the tag.
+_SPACED_TAGS = "|".join(
+    "[^\\w<>]".join(name)
+    for name in ("script", "form", "dialog", "iframe", "object", "embed", "style", "marquee")
+)
 _JAVASCRIPT = (
     r"\bj ?a ?v ?a ?s ?c ?r ?i ?p ?t ?:|\bv ?b ?s ?c ?r ?i ?p ?t ?:|\b(?:live|ecma|j)script ?:"
 )
@@ -45,7 +51,7 @@ SIGNATURES: tuple[Signature, ...] = (
         'HTML event-handler attribute (<img onerror=...>, " onmouseover=...)',
         r"<[a-z!/?][^<>]*[\s\"'/`]on[a-z]{3,40} ?="
         r"|(?:^|[\s\"'`;/=(,]) ?(?:" + _EVENTS + r"|formaction|srcdoc|xlink:href) ?="
-        r"|[\"'`] ?on[a-z]{3,40} ?=",
+        r"|[\"'`] ?on[a-z]{3,40} ?=|[\s;/]on[a-z]{3,40}=",
         places=_ANYWHERE,
     ),
     signature(
@@ -72,13 +78,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(?:\b(?:href|src|action|formaction|data|srcdoc|background|dynsrc|lowsrc"
         r"|poster|code|codebase|content|style) ?= ?[\"'`]? ?(?:[a-z]{0,12}script ?:"
         r"|data ?:|expression|[^\"'` >]*javascript)|@import)"
-        r"|\+ad[w0]-|\xbc[^\xbe>]*[\xbe>]|<[a-z][^<>]*\bpattern ?="
-        r"|< ?(?:f[^\w<>]?o[^\w<>]?r[^\w<>]?m|s[^\w<>]?c[^\w<>]?r[^\w<>]?i[^\w<>]?p[^\w<>]?t"
-        r"|d[^\w<>]?i[^\w<>]?a[^\w<>]?l[^\w<>]?o[^\w<>]?g|i[^\w<>]?f[^\w<>]?r[^\w<>]?a"
-        r"[^\w<>]?m[^\w<>]?e|o[^\w<>]?b[^\w<>]?j[^\w<>]?e[^\w<>]?c[^\w<>]?t|e[^\w<>]?m"
-        r"[^\w<>]?b[^\w<>]?e[^\w<>]?d|s[^\w<>]?t[^\w<>]?y[^\w<>]?l[^\w<>]?e|m[^\w<>]?a"
-        r"[^\w<>]?r[^\w<>]?q[^\w<>]?u[^\w<>]?e[^\w<>]?e|a[^\w<>]?p[^\w<>]?p[^\w<>]?l"
-        r"[^\w<>]?e[^\w<>]?t)\b",
+        r"|\+ad[w0]-|\xbc[^\xbe>]*[\xbe>]|<[a-z][^<>]*\bpattern ?=",
         places=_ANYWHERE,
     ),
     signature(
@@ -106,6 +106,12 @@ SIGNATURES: tuple[Signature, ...] = (
         r"(?i)(?:\xc2\xbc|\\xbc|%bc)[^<>]*(?:\xc2\xbe|\\xbe|%be)",
         places=_ANYWHERE,
         view=View.RAW,
+    ),
+    signature(
+        "xss-011",
+        "Active tag name spelled with separators between its letters (<f o r m, <s/c/r/i/p/t)",
+        r"< ?(?:" + _SPACED_TAGS + r")\b",
+        places=_ANYWHERE,
     ),
     signature(
         "xss-006",
