@@ -323,7 +323,8 @@ SIGNATURES: tuple[Signature, ...] = (
         "HTTP response splitting or header injection (CRLF Set-Cookie:, CRLF Location:)",
         r"(?i)" + LINE_BREAK + r" ?(?:location|refresh|set-cookie|cookie"
         r"|content-(?:type|length|disposition)|host|x-forwarded-(?:for|host|server)|via"
-        r"|remote-ip|remote-addr|originating-ip|transfer-encoding|access-control-\w+|x-xss-protection|http/\d) ?:?"
+        r"|remote-ip|remote-addr|originating-ip|transfer-encoding|access-control-\w+"
+        r"|x-xss-protection|http/\d) ?:?"
         r"|"
         + LINE_BREAK
         + r"{2,} ?<(?:html|meta|script|body|title)\b|[\r\n][\w-]{1,40} ?: ?.{0,200}[\r\n]"
