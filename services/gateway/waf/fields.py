@@ -70,7 +70,8 @@ def cookie_fields(header: str) -> Iterator[Field]:
 
 
 def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
-    """The body's values by content type; text windows when it has no structure we parse."""
+    """The body's values by content type; text windows for text without a structure we parse
+    (and for a body that claims one but does not parse)."""
     body = view.body
     if not body:
         return
@@ -89,8 +90,9 @@ def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
         yield Field(Place.XML, "body:xml", text)
         for path, value in xml_values(text):
             yield Field(Place.ARG, f"body:xml:{path}", value)
-    else:
+    elif not kind or kind.startswith("text/"):
         yield from text_fields(text)
+    # Anything else is opaque (an image, an archive): the application's to check.
 
 
 def _pairs(prefix: str, text: str) -> Iterator[Field]:
