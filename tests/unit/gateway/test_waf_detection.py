@@ -49,7 +49,7 @@ def multipart(name: str, value: str, filename: str | None = None) -> tuple[bytes
 # --- every inspected place ------------------------------------------------------------------
 
 SQLI = "1' UNION SELECT password FROM users--"
-STACKED = "1;DELETE FROM orders--"  # noqa: S608 - a payload, not a query
+STACKED = "1;DELETE FROM orders--"
 
 
 @pytest.mark.parametrize(
