@@ -35,7 +35,7 @@ _CONTENT_TYPE_SYNTAX = re.compile(
     r"|profile|q)=['\"\w.()+,/:=?<>@#*-]++)*+\s*+;?\s*+",
     re.IGNORECASE,
 )
-_MEDIA_IN_PARAMS = re.compile(r";.*\b(?:application|text|multipart|image)/", re.IGNORECASE)
+_MEDIA_TYPE = re.compile(r"\b(?:application|text|multipart|image)/", re.IGNORECASE)
 _RESTRICTED_HEADERS = frozenset(
     {
         "proxy",
@@ -64,7 +64,7 @@ _ABSOLUTE = re.compile(r"https?://[^/\s]+/", re.IGNORECASE)
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CHARSET_HEADERS = ("content-type", "x-up-devcap-post-charset")
 _ACCEPT_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]*)", re.IGNORECASE)
-_RANGE = re.compile(r"(\d+)-(\d+)")
+_RANGE = re.compile(r"(?<!\d)(\d++)-(\d++)")  # a digit run starts a match only once
 _IP_HOST = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?")
 _MAX_ACCEPT_ENCODING = 100
 _MAX_RANGES = 5
@@ -163,8 +163,9 @@ def _charset(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _content_type_confusion(view: RequestView, _policy: Policy) -> str | None:
-    value = view.header("content-type")
-    return "header:content-type" if value and _MEDIA_IN_PARAMS.search(value) else None
+    value = view.header("content-type") or ""
+    _, semicolon, parameters = value.partition(";")
+    return "header:content-type" if semicolon and _MEDIA_TYPE.search(parameters) else None
 
 
 def _restricted_header(view: RequestView, _policy: Policy) -> str | None:
