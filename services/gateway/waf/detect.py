@@ -37,9 +37,8 @@ class Detector:
         self.matcher = Matcher(SIGNATURES)
         self._rules = [s.rule for s in SIGNATURES]
         self._places = [s.places for s in SIGNATURES]
-        self._head_checks = [c for c in CHECKS if c.rule.id not in self.disabled and not c.body]
-        self._body_checks = [c for c in CHECKS if c.rule.id not in self.disabled and c.body]
         self._matches: dict[str, frozenset[int]] = {}
+        self._checks: dict[tuple[Policy, bool], list[Check]] = {}
 
     def inspect(self, view: RequestView, policy: Policy = DEFAULT_POLICY) -> Verdict:
         return self.body(view, policy, self.head(view, policy))
@@ -47,7 +46,7 @@ class Detector:
     def head(self, view: RequestView, policy: Policy = DEFAULT_POLICY) -> Verdict:
         """The verdict on everything but the body."""
         hits: dict[str, Hit] = {}
-        self._run_checks(self._head_checks, view, policy, hits)
+        self._run_checks(self._active_checks(policy, body=False), view, policy, hits)
         self._match(head_fields(view), policy, hits)
         return self._verdict(hits, policy)
 
@@ -56,44 +55,57 @@ class Detector:
         if view.body is None:
             return head
         hits = {hit.rule.id: hit for hit in head.hits}
-        self._run_checks(self._body_checks, view, policy, hits)
+        self._run_checks(self._active_checks(policy, body=True), view, policy, hits)
         self._match(body_fields(view), policy, hits)
         return self._verdict(hits, policy)
 
     def _match(self, fields: Iterable[Field], policy: Policy, hits: dict[str, Hit]) -> None:
         level = policy.paranoia_level
-        for field in fields:
-            for index in self._matched(field.value):
+        remembered = self._matches
+        for place, label, value in fields:
+            found = remembered.get(value)  # the hot path: a value seen before, usually clean
+            if found is None:
+                found = self._matched(value)
+            for index in found:
                 rule = self._rules[index]
                 if (
                     rule.paranoia_level <= level
-                    and field.place in self._places[index]
+                    and place in self._places[index]
                     and rule.id not in hits
                     and self._applies(rule, policy)
                 ):
-                    hits[rule.id] = Hit(rule, field.label, rule.id in self.report_only)
+                    hits[rule.id] = Hit(rule, label, rule.id in self.report_only)
 
     def _matched(self, value: str) -> frozenset[int]:
         if not value:
             return frozenset()
-        if len(value) > _CACHEABLE_CHARS:
-            return self.matcher.match(value)
-        found = self._matches.get(value)
-        if found is None:
-            found = self._matches[value] = self.matcher.match(value)
+        found = self.matcher.match(value)
+        if len(value) <= _CACHEABLE_CHARS:
+            self._matches[value] = found
             if len(self._matches) > _CACHE_ENTRIES:
                 del self._matches[next(iter(self._matches))]
         return found
+
+    def _active_checks(self, policy: Policy, *, body: bool) -> list[Check]:
+        """The checks that apply under `policy` (remembered: a few policies serve every route)."""
+        checks = self._checks.get((policy, body))
+        if checks is None:
+            checks = self._checks[policy, body] = [
+                check
+                for check in CHECKS
+                if check.body is body
+                and check.rule.paranoia_level <= policy.paranoia_level
+                and self._applies(check.rule, policy)
+            ]
+        return checks
 
     def _run_checks(
         self, checks: list[Check], view: RequestView, policy: Policy, hits: dict[str, Hit]
     ) -> None:
         for check in checks:
-            rule = check.rule
-            if rule.paranoia_level > policy.paranoia_level or not self._applies(rule, policy):
-                continue
             location = check.test(view, policy)
             if location is not None:
+                rule = check.rule
                 hits[rule.id] = Hit(rule, location, rule.id in self.report_only)
 
     def _applies(self, rule: Rule, policy: Policy) -> bool:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import parse_qsl, unquote
+
+import orjson
 
 from services.gateway.waf.bodies import MULTIPART_MAX_PARTS, multipart_parts, xml_values
 from services.gateway.waf.decode import MAX_VALUE_CHARS
 from services.gateway.waf.signatures.rule import Place
-from services.gateway.waf.validation import MalformedJsonError, field_path, parse_json
 from services.gateway.waf.view import RequestView
 
 # Credentials are never inspected (nor could a match on them be logged safely).
@@ -30,19 +31,17 @@ _COOKIE_SPLIT = re.compile(r";\s*")
 _FILENAME_HEADER = re.compile(r"x[-_.]?file[-_.]?name")
 
 
-class Field(NamedTuple):  # a tuple: a few dozen are built for every request
-    place: Place
-    label: str
-    value: str
+# (place, label, value): a plain tuple, as a few dozen are built for every request.
+Field = tuple[Place, str, str]
 
 
 def head_fields(view: RequestView) -> Iterator[Field]:
     """Path, raw target, query arguments, headers and cookies."""
     target = view.target
     path, _, query = target.partition("?")
-    yield Field(Place.PATH, "path", path)
+    yield (Place.PATH, "path", path)
     if query or "%" in path:
-        yield Field(Place.URI, "uri", target)
+        yield (Place.URI, "uri", target)
     if query:
         yield from _pairs("query", query)
     for name, value in view.headers:
@@ -53,9 +52,9 @@ def head_fields(view: RequestView) -> Iterator[Field]:
             yield from cookie_fields(value)
             continue
         user = lowered in _USER_HEADERS or lowered.startswith("x-")
-        yield Field(Place.USER_HEADER if user else Place.HEADER, f"header:{lowered}", value)
+        yield (Place.USER_HEADER if user else Place.HEADER, f"header:{lowered}", value)
         if _FILENAME_HEADER.fullmatch(lowered):  # upload APIs name the file in a header
-            yield Field(Place.FILENAME, f"header:{lowered}", value)
+            yield (Place.FILENAME, f"header:{lowered}", value)
 
 
 def cookie_fields(header: str) -> Iterator[Field]:
@@ -64,9 +63,9 @@ def cookie_fields(header: str) -> Iterator[Field]:
         name = name.strip()
         label = f"cookie:{name}"
         if name:
-            yield Field(Place.COOKIE_NAME, label, name)
+            yield (Place.COOKIE_NAME, label, name)
         if value:
-            yield Field(Place.COOKIE, label, value)
+            yield (Place.COOKIE, label, value)
 
 
 def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
@@ -81,15 +80,17 @@ def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
         yield from _pairs("body:form", text)
     elif kind == "application/json" or kind.endswith("+json"):
         try:
-            yield from json_fields(parse_json(body), budget)
-        except MalformedJsonError:  # the upstream will refuse it; still look for payloads
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:  # the upstream will refuse it; still look for payloads
             yield from text_fields(text)
+        else:
+            yield from json_fields(document, budget)
     elif kind.startswith("multipart/"):
         yield from _multipart_fields(view, text)
     elif kind.endswith("xml"):
-        yield Field(Place.XML, "body:xml", text)
+        yield (Place.XML, "body:xml", text)
         for path, value in xml_values(text):
-            yield Field(Place.ARG, f"body:xml:{path}", value)
+            yield (Place.ARG, f"body:xml:{path}", value)
     elif not kind or kind.startswith("text/"):
         yield from text_fields(text)
     # Anything else is opaque (an image, an archive): the application's to check.
@@ -103,33 +104,37 @@ def _pairs(prefix: str, text: str) -> Iterator[Field]:
         return
     for name, value in pairs:
         label = f"{prefix}:{name[:64]}"
-        yield Field(Place.ARG_NAME, label, name)
+        yield (Place.ARG_NAME, label, name)
         if value:
-            yield Field(Place.ARG, label, value)
+            yield (Place.ARG, label, value)
 
 
 def json_fields(document: Any, budget: int) -> Iterator[Field]:
-    """Object keys and string values of a parsed JSON document, until `budget` chars are seen."""
-    stack: list[tuple[list[str | int], Any]] = [([], document)]
+    """Object keys and string values of a parsed JSON document, until `budget` chars are seen.
+    Labels are built as the walk goes (`body:json:a.b[0]`), one concatenation per value."""
+    root = "body:json:"
+    stack: list[tuple[str, Any]] = [(root, document)]
     while stack and budget > 0:
-        path, node = stack.pop()
+        label, node = stack.pop()
         if isinstance(node, str):
             budget -= len(node)
-            yield Field(Place.ARG, f"body:json:{field_path(path)}", node)
+            yield (Place.ARG, label, node)
         elif isinstance(node, dict):
+            dot = "" if label is root else "."
             for key, value in reversed(list(node.items())):
                 budget -= len(key)
-                yield Field(Place.ARG_NAME, f"body:json:{field_path([*path, key])}", key)
-                stack.append(([*path, key], value))
+                child = f"{label}{dot}{key}"
+                yield (Place.ARG_NAME, child, key)
+                stack.append((child, value))
         elif isinstance(node, list):
-            stack.extend(([*path, index], item) for index, item in reversed(list(enumerate(node))))
+            stack.extend((f"{label}[{i}]", item) for i, item in reversed(list(enumerate(node))))
 
 
 def text_fields(text: str, label: str = "body") -> Iterator[Field]:
     """Text in overlapping windows, as each value is only inspected so far."""
     step = MAX_VALUE_CHARS - _WINDOW_OVERLAP
     for start in range(0, max(len(text) - _WINDOW_OVERLAP, 1), step):
-        yield Field(Place.BODY, label, text[start : start + MAX_VALUE_CHARS])
+        yield (Place.BODY, label, text[start : start + MAX_VALUE_CHARS])
 
 
 def _multipart_fields(view: RequestView, text: str) -> Iterator[Field]:
@@ -140,13 +145,13 @@ def _multipart_fields(view: RequestView, text: str) -> Iterator[Field]:
         return
     for part in parts:
         label = f"body:multipart:{part.name[:64]}"
-        yield Field(Place.ARG_NAME, label, part.name)
+        yield (Place.ARG_NAME, label, part.name)
         for name, value in part.headers:
-            yield Field(Place.HEADER, f"{label}:{name}", value)
+            yield (Place.HEADER, f"{label}:{name}", value)
         if part.filename is not None:
-            yield Field(Place.FILENAME, f"{label}:filename", part.filename)
-            yield Field(Place.FILENAME, label, part.name)  # CRS's FILES_NAMES
+            yield (Place.FILENAME, f"{label}:filename", part.filename)
+            yield (Place.FILENAME, label, part.name)  # CRS's FILES_NAMES
             if not part.is_text:
                 continue  # uploaded binary content is the application's to check
         if part.content:
-            yield Field(Place.ARG, label, part.content)
+            yield (Place.ARG, label, part.content)

@@ -8,7 +8,7 @@ how to decode: decoding earlier would hide the very encodings attackers use.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,14 +18,27 @@ class RequestView:
     headers: tuple[tuple[str, str], ...] = ()  # raw (name, value) pairs in the order sent
     body: bytes | None = None  # the (bounded) body prefix to inspect; None when not read
     version: str = "1.1"  # the HTTP version from the request line ("1.0", "1.1", "2")
+    # Values by lower-cased name, built once: a dozen checks look headers up by name.
+    _index: dict[str, list[str]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            index.setdefault(name.lower(), []).append(value)
+        object.__setattr__(self, "_index", index)
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), None when absent."""
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
+        values = self._index.get(name.lower())
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of header `name` (case-insensitive), in the order sent."""
+        return self._index.get(name.lower(), [])
+
+    def header_names(self) -> set[str]:
+        """The lower-cased names of the headers sent."""
+        return set(self._index)
 
     @property
     def content_type(self) -> str:

@@ -9,6 +9,7 @@ signatures like any other.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from urllib.parse import unquote
 
 from services.gateway.waf.policy import Policy
@@ -67,6 +68,7 @@ _ACCEPT_CHARSET = re.compile(r"charset\s*=\s*\"?([\w.:-]*)", re.IGNORECASE)
 _RANGE = re.compile(r"(?<!\d)(\d++)-(\d++)")  # a digit run starts a match only once
 _IP_HOST = re.compile(r"(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?|\[[0-9a-fA-F:.]+\](?::\d+)?")
 _MAX_ACCEPT_ENCODING = 100
+_REMEMBERED = 1024  # distinct header values whose verdict is kept
 _MAX_RANGES = 5
 
 
@@ -90,7 +92,7 @@ def _version(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _content_length(view: RequestView, _policy: Policy) -> str | None:
-    values = [v for k, v in view.headers if k.lower() == "content-length"]
+    values = view.header_values("content-length")
     if any(not v.strip().isdigit() for v in values) or len(set(values)) > 1:
         return "header:content-length"
     return None
@@ -141,12 +143,15 @@ def _content_type_allowed(view: RequestView, policy: Policy) -> str | None:
 
 
 def _content_type_syntax(view: RequestView, _policy: Policy) -> str | None:
-    types = [v for k, v in view.headers if k.lower() == "content-type"]
-    if len(types) > 1:
-        return "header:content-type"
-    if types and not _CONTENT_TYPE_SYNTAX.fullmatch(types[0]):
+    types = view.header_values("content-type")
+    if len(types) > 1 or (types and not _valid_content_type(types[0])):
         return "header:content-type"
     return None
+
+
+@lru_cache(maxsize=_REMEMBERED)
+def _valid_content_type(value: str) -> bool:
+    return _CONTENT_TYPE_SYNTAX.fullmatch(value) is not None
 
 
 def _charset(view: RequestView, _policy: Policy) -> str | None:
@@ -169,10 +174,8 @@ def _content_type_confusion(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _restricted_header(view: RequestView, _policy: Policy) -> str | None:
-    for name, _ in view.headers:
-        if name.lower() in _RESTRICTED_HEADERS:
-            return f"header:{name.lower()}"
-    return None
+    restricted = _RESTRICTED_HEADERS.intersection(view.header_names())
+    return f"header:{min(restricted)}" if restricted else None
 
 
 def _restricted_extension(view: RequestView, _policy: Policy) -> str | None:
@@ -181,6 +184,8 @@ def _restricted_extension(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _backup_file(view: RequestView, _policy: Policy) -> str | None:
+    if "~" not in view.path:
+        return None
     for segment in view.path.split("/"):
         if segment.endswith("~") or segment.startswith(".~"):
             return "path"
@@ -189,7 +194,10 @@ def _backup_file(view: RequestView, _policy: Policy) -> str | None:
 
 def _hidden_file(view: RequestView, _policy: Policy) -> str | None:
     """A dot-file or dot-directory (/.git/, /.env, /.claude/...): never an API resource."""
-    path = unquote(view.path)
+    path = view.path
+    if "/." not in path and "%" not in path:
+        return None
+    path = unquote(path)
     for segment in path.split("/"):
         if segment.startswith(".") and segment not in (".", "..", ".well-known"):
             return "path"
@@ -201,16 +209,17 @@ def _fragment(view: RequestView, _policy: Policy) -> str | None:
 
 
 def _accept(view: RequestView, _policy: Policy) -> str | None:
-    """Accept must be a list of media ranges (empty is not one), any charset an allowed one."""
     value = view.header("accept")
-    if value is None:
-        return None
+    return None if value is None or _valid_accept(value) else "header:accept"
+
+
+@lru_cache(maxsize=_REMEMBERED)
+def _valid_accept(value: str) -> bool:
+    """A list of media ranges (empty is not one), any charset an allowed one. Remembered per
+    value: clients send the same few Accept headers."""
     if not value.strip() or not all(_ACCEPT_ITEM.fullmatch(i) for i in value.split(",")):
-        return "header:accept"
-    for charset in _ACCEPT_CHARSET.findall(value):
-        if charset.lower() not in _CHARSETS:
-            return "header:accept"
-    return None
+        return False
+    return all(charset.lower() in _CHARSETS for charset in _ACCEPT_CHARSET.findall(value))
 
 
 def _accept_encoding(view: RequestView, _policy: Policy) -> str | None:
