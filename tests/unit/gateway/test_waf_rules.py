@@ -152,7 +152,7 @@ def test_rules_have_unique_well_formed_ids_descriptions_and_places() -> None:
     assert len(ids) == len(set(ids))
     categories = "|".join(category.value for category in Category)
     for rule in RULES:
-        assert re.fullmatch(rf"({categories})-(\d{{3}}|[a-z-]+)", rule.id)
+        assert re.fullmatch(rf"({categories})-\d{{3}}", rule.id)
         assert rule.id.startswith(f"{rule.category.value}-")
         assert rule.description
         assert 1 <= rule.paranoia_level <= 4

@@ -240,12 +240,9 @@ def _range(view: RequestView, _policy: Policy) -> str | None:
     return None
 
 
-def _empty(name: str) -> Check:
-    def test(view: RequestView, _policy: Policy) -> str | None:
-        value = view.header(name)
-        return f"header:{name}" if value is not None and not value.strip() else None
-
-    return check(f"protocol-empty-{name}", f"Empty {name} header", test, severity=Severity.NOTICE)
+def _empty_user_agent(view: RequestView, _policy: Policy) -> str | None:
+    value = view.header("user-agent")
+    return "header:user-agent" if value is not None and not value.strip() else None
 
 
 def _old_cookie(view: RequestView, _policy: Policy) -> str | None:
@@ -295,8 +292,7 @@ CHECKS: tuple[Check, ...] = (
     check("protocol-018", "Invalid or excessive Range header", _range),
     check("protocol-019", "Legacy $Version cookie", _old_cookie),
     check("protocol-020", "Body without a Content-Type", _length_without_type),
-    _empty("accept"),
-    _empty("user-agent"),
+    check("protocol-023", "Empty User-Agent header", _empty_user_agent, severity=Severity.NOTICE),
 )
 
 SIGNATURES: tuple[Signature, ...] = (
