@@ -209,6 +209,7 @@ SIGNATURES: tuple[Signature, ...] = (
         "rce-012",
         "Unix command word after a separator, any arguments (PL2: ; cat x, | sort)",
         _SEPARATOR + r" ?" + _PATH_PREFIX + _WORDLIKE + r"\b",
+        places=INPUTS - {Place.USER_HEADER},  # user agents list locales: "; tr-TR"
         view=View.COMMAND,
         pl=2,
     ),
