@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -176,3 +177,11 @@ def test_decoding_is_repeated_but_bounded() -> None:
 def test_normal_lowercases_collapses_whitespace_and_comments() -> None:
     assert normal("UNION/*x*/\t\n  SELECT") == "union select"
     assert normal("/*!50000SELECT*/").strip() == "select"
+
+
+def test_every_rule_is_in_the_documented_catalogue() -> None:
+    catalogue = (Path(__file__).resolve().parents[3] / "docs" / "gateway.md").read_text()
+    undocumented = [
+        rule.id for rule in RULES if f"| `{rule.id}` | {rule.paranoia_level} |" not in catalogue
+    ]
+    assert not undocumented, f"docs/gateway.md's rule catalogue lacks {undocumented}"
