@@ -9,9 +9,11 @@ match counts only for signatures written for the view it was found in.
 The compiled database depends only on the catalogue, so it is built once per process and
 shared; each `Matcher` holds its own scratch space (Hyperscan's per-thread working memory),
 so a matcher must not be used from two threads at once. Compiling takes seconds, so the
-serialized database is also kept in the user's cache directory (`$XDG_CACHE_HOME/surge`,
-private to the user), keyed by the patterns and the library version: the next process, or
-the next gateway worker, loads it in milliseconds.
+serialized database is kept, keyed by the patterns and the library version, in the user's
+cache directory (`$XDG_CACHE_HOME/surge`, private to the user): the next process, or the next
+gateway worker, loads it in milliseconds. Images build it once beside this module
+(`python -m services.gateway.waf.prebuild`), so no worker compiles at startup; a database
+built for another CPU fails to load and is compiled again.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import cast
 import hyperscan
 
 from services.gateway.waf.decode import MAX_VALUE_CHARS, command_line, normal
+from services.gateway.waf.signatures import SIGNATURES
 from services.gateway.waf.signatures.rule import Signature, View
 
 _VIEW_BITS = {view: 1 << index for index, view in enumerate(View)}
@@ -41,10 +44,15 @@ class SignatureError(ValueError):
     pass
 
 
-def _cache_file(patterns: tuple[str, ...]) -> Path:
+_PREBUILT = Path(__file__).with_name("prebuilt")
+
+
+def _cache_files(patterns: tuple[str, ...]) -> tuple[Path, Path]:
+    """Where a database for `patterns` is looked for: built into the image, then cached."""
     key = json.dumps([version("hyperscan"), _FLAGS, patterns]).encode()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "surge" / f"waf-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
+    name = f"waf-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
+    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return _PREBUILT / name, cache_home / "surge" / name
 
 
 def _load(path: Path) -> hyperscan.Database | None:
@@ -54,24 +62,37 @@ def _load(path: Path) -> hyperscan.Database | None:
         return None  # absent, unreadable or from another library build: compile instead
 
 
-def _store(path: Path, database: hyperscan.Database) -> None:
+def _store(path: Path, database: hyperscan.Database, *, shared: bool = False) -> None:
+    """Write atomically (a concurrent worker reads a whole file or none), private to the user
+    unless `shared` (an image's copy, read by the service's own user)."""
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o755 if shared else 0o700, parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as out:
             out.write(hyperscan.dumpb(database))
-        os.replace(out.name, path)  # atomic: a concurrent worker reads a whole file or none
+        if shared:
+            os.chmod(out.name, 0o644)
+        os.replace(out.name, path)
     except OSError as exc:
         logger.info("WAF signature database not cached (%s)", exc)
 
 
 @cache
 def compile_database(patterns: tuple[str, ...]) -> hyperscan.Database:
-    path = _cache_file(patterns)
-    if (cached := _load(path)) is not None:
-        return cached
+    prebuilt, cached = _cache_files(patterns)
+    for path in (prebuilt, cached):
+        if (database := _load(path)) is not None:
+            return database
     database = _compile(patterns)
-    _store(path, database)
+    _store(cached, database)
     return database
+
+
+def prebuild() -> Path:
+    """Compile the catalogue's database beside this module (for container images)."""
+    patterns = tuple(signature.pattern for signature in SIGNATURES)
+    prebuilt, _ = _cache_files(patterns)
+    _store(prebuilt, _compile(patterns), shared=True)
+    return prebuilt
 
 
 def _compile(patterns: tuple[str, ...]) -> hyperscan.Database:
