@@ -46,6 +46,8 @@ _LOOSE_ENTITIES = {
     "lsqb": "[", "rsqb": "]", "lcub": "{", "rcub": "}", "dollar": "$", "percnt": "%",
 }  # fmt: skip
 _LOOSE_ENTITY = re.compile(r"&(" + "|".join(_LOOSE_ENTITIES) + r");", re.IGNORECASE)
+# What makes the command view differ from the normal one (besides edge whitespace).
+_SHELL_SYNTAX = re.compile(r"['\"\\^$\r\n]|/\*")
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
@@ -108,9 +110,8 @@ def _entities(text: str) -> str:
     return _LOOSE_ENTITY.sub(lambda match: _LOOSE_ENTITIES[match.group(1).lower()], text)
 
 
-def normal(value: str) -> str:
-    """The canonical view the signatures match: decoded, folded, lower case, comment-free.
-    Leading and trailing whitespace stays (as one space): ` onload=` differs from `onload=`."""
+def _decoded(value: str) -> str:
+    """Folded, decoded, NUL-free and lower case: what both views start from."""
     text = value[:MAX_VALUE_CHARS]
     if not text.isascii():
         text = _fold(text)
@@ -119,19 +120,39 @@ def normal(value: str) -> str:
         text = _entities(text)
     if not text.isascii():
         text = _fold(text)  # what the decoding revealed
-    text = text.replace("\x00", "").lower()
+    return text.replace("\x00", "").lower()
+
+
+def _as_normal(text: str) -> str:
     if "/*" in text:
         text = strip_comments(text)
     return _WHITESPACE.sub(" ", text)
 
 
-def command_line(value: str) -> str:
-    """The value as a shell would tokenise it: decoded, lower case, no quoting or escaping,
-    `$IFS` a space and line breaks command separators (`;`)."""
-    text = decode(value[:MAX_VALUE_CHARS])
-    if not text.isascii():
-        text = unicodedata.normalize("NFKC", text)
-    text = _LINE_BREAKS.sub(";", text.replace("\x00", "").lower())
+def _as_command(text: str) -> str:
+    text = _LINE_BREAKS.sub(";", text)
     if "$" in text:
         text = _SHELL_SPACE.sub(" ", text)
     return _WHITESPACE.sub(" ", text.translate(_SHELL_QUOTES)).strip()
+
+
+def normal(value: str) -> str:
+    """The canonical view the signatures match: decoded, folded, lower case, comment-free.
+    Leading and trailing whitespace stays (as one space): ` onload=` differs from `onload=`."""
+    return _as_normal(_decoded(value))
+
+
+def command_line(value: str) -> str:
+    """The value as a shell would tokenise it: decoded, lower case, no quoting or escaping,
+    `$IFS` a space and line breaks command separators (`;`)."""
+    return _as_command(_decoded(value))
+
+
+def views(value: str) -> tuple[str, str | None]:
+    """`normal(value)` and `command_line(value)`, decoding once; the command view is None
+    when it reads as the normal one (no quotes, escapes, `$`, line breaks or comments), so
+    the value is scanned once for both."""
+    text = _decoded(value)
+    if _SHELL_SYNTAX.search(text) is None:
+        return _as_normal(text), None
+    return _as_normal(text), _as_command(text)

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from functools import cache
@@ -31,11 +32,15 @@ from typing import cast
 
 import hyperscan
 
-from services.gateway.waf.decode import MAX_VALUE_CHARS, command_line, normal
+from services.gateway.waf.decode import MAX_VALUE_CHARS, views
 from services.gateway.waf.signatures import SIGNATURES
 from services.gateway.waf.signatures.rule import Signature, View
 
 _VIEW_BITS = {view: 1 << index for index, view in enumerate(View)}
+_DECODED_BITS = _VIEW_BITS[View.NORMAL] | _VIEW_BITS[View.COMMAND]
+# Nothing to decode, fold or unquote in such a value: its normal and command views are its
+# lower case (a test holds the decoders to that).
+_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
 _FLAGS = hyperscan.HS_FLAG_SINGLEMATCH
 logger = logging.getLogger("surge.gateway.waf")
 
@@ -133,17 +138,21 @@ class Matcher:
         self._database = compile_database(tuple(s.pattern for s in self.signatures))
         self._scratch = hyperscan.Scratch(self._database)
         self._views = [_VIEW_BITS[s.view] for s in self.signatures]
-        self._commands = any(s.view is View.COMMAND for s in self.signatures)
 
     def match(self, value: str) -> frozenset[int]:
         """Indexes of the signatures that match `value` in their view."""
         raw = value[:MAX_VALUE_CHARS]
-        normalized = normal(raw)
         texts = {raw: _VIEW_BITS[View.RAW]}
-        texts[normalized] = texts.get(normalized, 0) | _VIEW_BITS[View.NORMAL]
-        if self._commands:
-            command = command_line(raw)
-            texts[command] = texts.get(command, 0) | _VIEW_BITS[View.COMMAND]
+        if _PLAIN.fullmatch(raw):  # tokens, ids, numbers: both decoded views are lower case
+            lowered = raw.lower()
+            texts[lowered] = texts.get(lowered, 0) | _DECODED_BITS
+        else:
+            normalized, command = views(raw)
+            if command is None:
+                texts[normalized] = texts.get(normalized, 0) | _DECODED_BITS
+            else:
+                texts[normalized] = texts.get(normalized, 0) | _VIEW_BITS[View.NORMAL]
+                texts[command] = texts.get(command, 0) | _VIEW_BITS[View.COMMAND]
         found: set[int] = set()
         for text, accepted in texts.items():
             self._database.scan(

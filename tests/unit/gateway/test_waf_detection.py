@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import pytest
 
-from services.gateway.waf.decode import command_line, normal
+from services.gateway.waf.decode import command_line, normal, views
 from services.gateway.waf.detect import Detector
 from services.gateway.waf.policy import Policy
 from services.gateway.waf.verdict import Verdict
@@ -278,3 +278,24 @@ def test_the_content_type_allow_list_is_per_policy() -> None:
     view = request(body=b"\x00\x01", content_type="application/x-custom", method="PUT")
     assert verdict(view).blocked
     assert not verdict(view, Policy(content_types=frozenset({"application/x-custom"}))).blocked
+
+
+@pytest.mark.parametrize("value", ["AbC_12.x-Y", "eyJhbGciOi.J9-x_", "2024-01-05", "__proto__"])
+def test_plain_values_decode_to_their_lower_case(value: str) -> None:
+    """The matcher skips decoding values of letters, digits, `_`, `.` and `-`."""
+    assert normal(value) == value.lower()
+    assert command_line(value) == value.lower()
+
+
+@pytest.mark.parametrize(
+    "value", ["a b", " x ", "select a seat", "Tom & Jerry", "a\tb", "%41%42", "1;2|3&4"]
+)
+def test_without_shell_syntax_the_command_view_is_the_normal_one(value: str) -> None:
+    """The matcher scans such values once, for both views."""
+    normalized, command = views(value)
+    assert command is None
+    assert command_line(value) == normalized.strip()
+
+
+def test_with_shell_syntax_both_views_are_given() -> None:
+    assert views("c'a't /*x*/") == ("c'a't ", "cat /*x*/")
