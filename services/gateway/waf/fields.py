@@ -40,7 +40,7 @@ def head_fields(view: RequestView) -> Iterator[Field]:
     target = view.target
     path, _, query = target.partition("?")
     yield (Place.PATH, "path", path)
-    if query or "%" in path:
+    if "%" in target or "\\" in target or ":" in query:  # encodings, and name=scheme: pairs
         yield (Place.URI, "uri", target)
     if query:
         yield from _pairs("query", query)

@@ -38,9 +38,13 @@ from services.gateway.waf.signatures.rule import Signature, View
 
 _VIEW_BITS = {view: 1 << index for index, view in enumerate(View)}
 _DECODED_BITS = _VIEW_BITS[View.NORMAL] | _VIEW_BITS[View.COMMAND]
-# Nothing to decode, fold or unquote in such a value: its normal and command views are its
-# lower case (a test holds the decoders to that).
-_PLAIN = re.compile(r"[A-Za-z0-9_.-]*")
+_ALL_BITS = _DECODED_BITS | _VIEW_BITS[View.RAW]
+# Nothing to decode, fold, unquote or uncomment in such a value (ASCII without `%`, `&`, `\`,
+# quotes, `$`, `^`, `*`, control characters or runs of spaces): its normal and command views
+# are its lower case, a test holds the decoders to that. Most ids, tokens, paths, dates and
+# URLs are such values.
+_PLAIN = re.compile(r"[!#(-)+-~]++(?: [!#(-)+-~]++)*+")
+_NOT_PLAIN = frozenset("%&\\'\"$^*`")
 _FLAGS = hyperscan.HS_FLAG_SINGLEMATCH
 logger = logging.getLogger("surge.gateway.waf")
 
@@ -52,9 +56,22 @@ class SignatureError(ValueError):
 _PREBUILT = Path(__file__).with_name("prebuilt")
 
 
-def _cache_files(patterns: tuple[str, ...]) -> tuple[Path, Path]:
+# (pattern, Hyperscan flags) per signature, in catalogue order (the index is the match id).
+Expressions = tuple[tuple[str, int], ...]
+
+
+def expressions(signatures: Sequence[Signature]) -> Expressions:
+    """Decoded views are lower case, so their patterns are compiled caseless: a value whose
+    normal view is its own lower case is then scanned once, as received, for every view."""
+    return tuple(
+        (s.pattern, _FLAGS | (0 if s.view is View.RAW else hyperscan.HS_FLAG_CASELESS))
+        for s in signatures
+    )
+
+
+def _cache_files(patterns: Expressions) -> tuple[Path, Path]:
     """Where a database for `patterns` is looked for: built into the image, then cached."""
-    key = json.dumps([version("hyperscan"), _FLAGS, patterns]).encode()
+    key = json.dumps([version("hyperscan"), patterns]).encode()
     name = f"waf-{hashlib.sha256(key).hexdigest()[:32]}.hsdb"
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return _PREBUILT / name, cache_home / "surge" / name
@@ -82,7 +99,7 @@ def _store(path: Path, database: hyperscan.Database, *, shared: bool = False) ->
 
 
 @cache
-def compile_database(patterns: tuple[str, ...]) -> hyperscan.Database:
+def compile_database(patterns: Expressions) -> hyperscan.Database:
     prebuilt, cached = _cache_files(patterns)
     for path in (prebuilt, cached):
         if (database := _load(path)) is not None:
@@ -94,33 +111,37 @@ def compile_database(patterns: tuple[str, ...]) -> hyperscan.Database:
 
 def prebuild() -> Path:
     """Compile the catalogue's database beside this module (for container images)."""
-    patterns = tuple(signature.pattern for signature in SIGNATURES)
+    patterns = expressions(SIGNATURES)
     prebuilt, _ = _cache_files(patterns)
     _store(prebuilt, _compile(patterns), shared=True)
     return prebuilt
 
 
-def _compile(patterns: tuple[str, ...]) -> hyperscan.Database:
+def _compile(patterns: Expressions) -> hyperscan.Database:
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     try:
         database.compile(
-            expressions=[pattern.encode() for pattern in patterns],
+            expressions=[pattern.encode() for pattern, _ in patterns],
             ids=list(range(len(patterns))),
-            flags=[_FLAGS] * len(patterns),
+            flags=[flags for _, flags in patterns],
         )
     except hyperscan.error as exc:
         raise SignatureError(f"{exc}: {_culprit(patterns)}") from exc
     return database
 
 
-def _culprit(patterns: Sequence[str]) -> str:
+def _culprit(patterns: Expressions) -> str:
     """The first pattern Hyperscan refuses on its own (its error names no pattern)."""
-    for pattern in patterns:
+    for pattern, flags in patterns:
         try:
-            hyperscan.Database().compile(expressions=[pattern.encode()], flags=[_FLAGS])
+            hyperscan.Database().compile(expressions=[pattern.encode()], flags=[flags])
         except hyperscan.error:
             return pattern
     return "(only the combination fails)"
+
+
+def is_plain(value: str) -> bool:
+    return _PLAIN.fullmatch(value) is not None and _NOT_PLAIN.isdisjoint(value)
 
 
 _Context = tuple[int, list[int], set[int]]  # views accepted, each signature's view, found
@@ -135,23 +156,24 @@ def _on_match(index: int, _start: int, _end: int, _flags: int, context: object) 
 class Matcher:
     def __init__(self, signatures: Sequence[Signature]) -> None:
         self.signatures = tuple(signatures)
-        self._database = compile_database(tuple(s.pattern for s in self.signatures))
+        self._database = compile_database(expressions(self.signatures))
         self._scratch = hyperscan.Scratch(self._database)
         self._views = [_VIEW_BITS[s.view] for s in self.signatures]
 
     def match(self, value: str) -> frozenset[int]:
         """Indexes of the signatures that match `value` in their view."""
         raw = value[:MAX_VALUE_CHARS]
-        texts = {raw: _VIEW_BITS[View.RAW]}
-        if _PLAIN.fullmatch(raw):  # tokens, ids, numbers: both decoded views are lower case
-            lowered = raw.lower()
-            texts[lowered] = texts.get(lowered, 0) | _DECODED_BITS
+        if is_plain(raw):
+            texts = {raw: _ALL_BITS}
         else:
             normalized, command = views(raw)
-            if command is None:
-                texts[normalized] = texts.get(normalized, 0) | _DECODED_BITS
-            else:
-                texts[normalized] = texts.get(normalized, 0) | _VIEW_BITS[View.NORMAL]
+            decoded = _DECODED_BITS if command is None else _VIEW_BITS[View.NORMAL]
+            # The caseless decoded-view patterns see the normal view in the raw text when it
+            # is only the raw text in lower case.
+            key = raw if normalized == raw.lower() else normalized
+            texts = {raw: _VIEW_BITS[View.RAW]}
+            texts[key] = texts.get(key, 0) | decoded
+            if command is not None:
                 texts[command] = texts.get(command, 0) | _VIEW_BITS[View.COMMAND]
         found: set[int] = set()
         for text, accepted in texts.items():
