@@ -367,7 +367,25 @@ def benign_requests(count: int = 3000, seed: int = 2024) -> list[RequestView]:
 
 
 def typical_requests(count: int = 1000, seed: int = 7) -> list[RequestView]:
-    """The throughput goal's typical requests: a GET with a few headers and a cookie, and a
-    small JSON POST, half and half."""
+    """The throughput goal's typical requests, half and half: a GET with a few headers and a
+    session cookie, and a small JSON POST; ids, cookies and notes vary from one to the next."""
     rng = random.Random(seed)
-    return [(_navigation if i % 2 == 0 else _api_json)(rng) for i in range(count)]
+    user_agent = USER_AGENTS[0]
+    views = []
+    for index in range(count):
+        headers = [("Host", "api.example.com"), ("User-Agent", user_agent)]
+        headers.append(("Accept", "application/json"))
+        if index % 2 == 0:
+            headers.append(("Cookie", f"sid={_token(rng, 24)}; theme=dark"))
+            target = f"/api/v1/events/{rng.randrange(10**6)}?page={rng.randrange(1, 9)}"
+            views.append(RequestView("GET", target, tuple(headers)))
+            continue
+        document: dict[str, object] = {
+            "seat": f"{rng.choice('ABCDEF')}{rng.randrange(1, 40)}",
+            "quantity": rng.randrange(1, 5),
+            "note": rng.choice(TEXTS),
+        }
+        body = json.dumps(document).encode()
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        views.append(RequestView("POST", "/api/v1/orders", tuple(headers), body))
+    return views
