@@ -29,12 +29,12 @@ class RequestView:
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (case-insensitive), None when absent."""
-        values = self._index.get(name.lower())
+        values = self._index.get(name) or self._index.get(name.lower())
         return values[0] if values else None
 
     def header_values(self, name: str) -> list[str]:
         """Every value of header `name` (case-insensitive), in the order sent."""
-        return self._index.get(name.lower(), [])
+        return self._index.get(name) or self._index.get(name.lower(), [])
 
     def header_names(self) -> set[str]:
         """The lower-cased names of the headers sent."""

@@ -74,7 +74,7 @@ _MAX_RANGES = 5
 
 def _request_line(view: RequestView, _policy: Policy) -> str | None:
     target = view.target
-    if not _TOKEN.fullmatch(view.method):
+    if view.method not in _METHODS and not _TOKEN.fullmatch(view.method):
         return "request-line:method"
     if not (target.startswith("/") or target == "*" or _ABSOLUTE.match(target)):
         return "request-line:target"
