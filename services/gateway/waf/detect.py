@@ -23,6 +23,14 @@ from services.gateway.waf.view import RequestView
 _CACHEABLE_CHARS = 256
 _CACHE_ENTRIES = 16384
 _ORDER = {rule.id: index for index, rule in enumerate(RULES)}
+_MAX_LOCATION_CHARS = 128
+
+
+def _printable(label: str) -> str:
+    """A location fit for a log line: labels carry argument, cookie and key names, which are
+    the client's own text (a line break there would forge a log line)."""
+    label = label[:_MAX_LOCATION_CHARS]
+    return label if label.isprintable() else "".join(c if c.isprintable() else "?" for c in label)
 
 
 class Detector:
@@ -74,7 +82,7 @@ class Detector:
                     and rule.id not in hits
                     and self._applies(rule, policy)
                 ):
-                    hits[rule.id] = Hit(rule, label, rule.id in self.report_only)
+                    hits[rule.id] = Hit(rule, _printable(label), rule.id in self.report_only)
 
     def _matched(self, value: str) -> frozenset[int]:
         if not value:

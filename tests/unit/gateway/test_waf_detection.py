@@ -310,3 +310,12 @@ def test_without_shell_syntax_the_command_view_is_the_normal_one(value: str) -> 
 
 def test_with_shell_syntax_both_views_are_given() -> None:
     assert views("c'a't /*x*/") == ("c'a't ", "cat /*x*/")
+
+
+def test_locations_are_printable_and_bounded() -> None:
+    name = "x\r\nwaf block rule=forged" + "y" * 500
+    result = verdict(request("/api/items?" + quote(name) + "=" + quote("<script>x</script>")))
+    assert result.decisive is not None
+    location = result.decisive.location
+    assert location.isprintable()
+    assert len(location) <= 128
