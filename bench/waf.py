@@ -106,7 +106,8 @@ def print_detection(title: str, table: dict[str, Any]) -> None:
         previous = PREVIOUS.get(category)
         log(
             f"  {category:17} {row['cases']:5} {row['ours']:7.1%} {row['crs_pl1']:8.1%} "
-            f"{row.get('ratio') or 0:6.2f} {'' if previous is None else f'{previous:9.1%}'}"
+            f"{'' if row.get('ratio') is None else format(row['ratio'], '6.2f'):>6} "
+            f"{'' if previous is None else f'{previous:9.1%}'}"
         )
 
 
