@@ -5,10 +5,10 @@ percent (`%XX`, `%uXXXX`), HTML-entity and JavaScript (`\\uXXXX`, `\\xHH`) escap
 up to `MAX_DECODE_ROUNDS` times (so double- and triple-encoded payloads unfold but a hostile
 value cannot make us loop), compatibility forms folded (a full-width less-than sign is `<`),
 NULs dropped, lower case, `/* comments */` replaced by a space (the body of MySQL's
-executable `/*!...*/`
-kept) and whitespace runs collapsed to one space. `command_line()` goes further for shell
-payloads, as a shell would read them: quotes, backslashes and carets vanish (`c\\a"t"` is
-`cat`) and `$IFS` is a space and a line break separates commands.
+executable `/*!...*/` kept) and whitespace runs collapsed to one space. `command_line()`
+goes further for shell payloads, as a shell would read them: quotes, backslashes and carets
+vanish (`c\\a"t"` is `cat`), `$IFS` is a space and a line break separates commands.
+`views()` gives both, decoding once.
 
 Every step is a single left-to-right pass (str methods or regexes without nested
 quantifiers), so the cost of a value is proportional to its length whatever it holds.
