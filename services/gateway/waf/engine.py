@@ -39,7 +39,8 @@ from services.gateway.waf.limits import (
 )
 from services.gateway.waf.policy import DEFAULT_CONTENT_TYPES, DEFAULT_POLICY, Policy
 from services.gateway.waf.ratebased import Block, Clock, RateBasedRule
-from services.gateway.waf.signatures import CHECKS, RULES, RULES_BY_ID, SIGNATURES
+from services.gateway.waf.signatures import RULES_BY_ID
+from services.gateway.waf.summaries import rule_summaries
 from services.gateway.waf.verdict import Hit, Verdict
 from services.gateway.waf.view import RequestView
 
@@ -48,25 +49,6 @@ BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SCREENED_ENTRIES = 4096
 _POLICIES = 1024
-_PLACES: dict[str, list[str]] = {
-    **{s.rule.id: sorted(place.value for place in s.places) for s in SIGNATURES},
-    **{c.rule.id: ["request"] for c in CHECKS},
-}
-# The request parts each place belongs to, as the admin API lists a rule's targets.
-_PARTS: dict[str, tuple[str, ...]] = {
-    "path": ("path",),
-    "uri": ("path", "query"),
-    "arg": ("query", "body"),
-    "arg_name": ("query", "body"),
-    "cookie": ("cookies",),
-    "cookie_name": ("cookies",),
-    "user_header": ("headers",),
-    "header": ("headers",),
-    "filename": ("body",),
-    "body": ("body",),
-    "xml": ("body",),
-    "request": ("request",),
-}
 
 
 class Waf:
@@ -202,35 +184,7 @@ class Waf:
         return self.rate.unblock(_key(address))
 
     def rule_summaries(self) -> list[dict[str, Any]]:
-        summaries: list[dict[str, Any]] = [
-            {
-                "id": rule.id,
-                "description": rule.description,
-                "category": rule.category.value,
-                "paranoia_level": rule.paranoia_level,
-                "severity": rule.severity.name.lower(),
-                "targets": sorted({part for p in _PLACES[rule.id] for part in _PARTS[p]}),
-                "places": _PLACES[rule.id],
-                "mode": self._mode(rule.id),
-                "hits": self.journal.hits[rule.id],
-            }
-            for rule in RULES
-        ]
-        summaries += [
-            {
-                "id": rule_id,
-                "description": text,
-                "category": None,
-                "paranoia_level": None,
-                "severity": None,
-                "targets": [],
-                "places": [],
-                "mode": self._mode(rule_id),
-                "hits": self.journal.hits[rule_id],
-            }
-            for rule_id, text in builtin.DESCRIPTIONS.items()
-        ]
-        return summaries
+        return rule_summaries(self._mode, self.journal.hits)
 
     def _mode(self, rule_id: str) -> str:
         if rule_id in self.disabled:

@@ -13,6 +13,7 @@ from services.gateway.waf.signatures import (
     lfi,
     php,
     protocol,
+    protocol_checks,
     rce,
     rfi,
     scanner,
@@ -34,7 +35,7 @@ SIGNATURES: tuple[Signature, ...] = (
     *scanner.SIGNATURES,
     *protocol.SIGNATURES,
 )
-CHECKS: tuple[Check, ...] = protocol.CHECKS
+CHECKS: tuple[Check, ...] = protocol_checks.CHECKS
 RULES: tuple[Rule, ...] = (*(s.rule for s in SIGNATURES), *(c.rule for c in CHECKS))
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}
 
