@@ -36,16 +36,21 @@ async def test_a_pixel_hit_is_an_enriched_event_on_kafka(kafka_env: str, unique:
         assert response.headers["Content-Type"] == "image/gif"
         assert "no-store" in response.headers["Cache-Control"]
         cookie = response.cookies["surge_id"]
-        assert cookie["httponly"] and cookie["samesite"] == "Lax"
+        assert cookie["httponly"]
+        assert cookie["samesite"] == "Lax"
         bot = await ingest.http.get(
             "/t/p.gif", params={"program": program}, headers={"User-Agent": GOOGLEBOT}
         )
         assert bot.status == 200
     first, second = await events_of(program, 2)
-    assert first.type == "impression" and first.channel == Channel.CHANNEL_PIXEL
+    assert first.type == "impression"
+    assert first.channel == Channel.CHANNEL_PIXEL
     assert [(p.k, p.v) for p in first.params] == [("campaign", "spring"), ("a.b", "1")]
-    assert first.agent.browser == "Chrome" and first.agent.os == "Windows" and not first.bot
-    assert first.ip == "203.0.113.0" and first.ip_truncated  # /24, from the trusted chain
+    assert first.agent.browser == "Chrome"
+    assert first.agent.os == "Windows"
+    assert not first.bot
+    assert first.ip == "203.0.113.0"
+    assert first.ip_truncated
     assert first.identifier == cookie.value
     assert first.event_id[14] == "7"  # UUIDv7
     assert second.bot  # flagged, kept
@@ -134,7 +139,8 @@ async def test_the_redirect_refuses_hosts_the_program_does_not_allow(
         )
         assert unknown.status == 404
     (click,) = await events_of(program, 1)
-    assert click.type == "click" and click.click_id == click_id == click.event_id
+    assert click.type == "click"
+    assert click.click_id == click_id == click.event_id
     assert click.redirect_to == "https://www.shop.example/sale?x=1"
     rows = await bad_rows_of(program, 6)
     assert {r.reason for r in rows} == {"redirect_refused"}
@@ -178,7 +184,8 @@ async def test_batch_accepts_valid_events_and_lists_the_rejected_ones(
     assert body["rejected"][2]["errors"][0]["field"] == "events[3].id"
     first, retried = await events_of(program, 2)
     assert first.event_id == retried.event_id  # a retried batch names the same events
-    assert first.client_event_id == "e1" and first.sender == "jwt:app-1"
+    assert first.client_event_id == "e1"
+    assert first.sender == "jwt:app-1"
     assert [(p.k, p.v) for p in first.params] == [("order_id", "o1"), ("value", "9.5")]
 
 
