@@ -76,17 +76,20 @@ async def init_app(
         app.router.add_routes(routes)
     prefix = settings.consumer_group_prefix
     if "persist" in consumers:
-        attach_consumer(
-            app,
-            lambda app: BatchConsumer(
+
+        def persisting(app: web.Application) -> BatchConsumer:
+            handler = persister.Persister(app[STORE].db[persister.COLLECTION])
+            app[CONTEXT].metrics.watch_persister(handler)
+            return BatchConsumer(
                 app[BUS],
                 topics=[TRACKING_EVENT.topic],
                 group_id=f"{prefix}-persister",
-                handle_batch=persister.Persister(app[STORE].db[persister.COLLECTION]),
+                handle_batch=handler,
                 batch_size=settings.persist_batch_size,
                 service_name="ingest",
-            ),
-        )
+            )
+
+        attach_consumer(app, persisting)
     if "attribute" in consumers:
         attach_consumer(
             app,

@@ -7,6 +7,7 @@ families when scraped; cache figures are read from the cache at scrape time.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,6 +18,11 @@ from shared.http.metrics import LATENCY_BUCKETS, Metrics
 # Programs named in labels: beyond this many, further ones count as "other" (a flood of ids
 # must not grow the scrape without bound).
 MAX_PROGRAM_LABELS = 2000
+
+
+class Persisted(Protocol):
+    inserted: int
+    duplicates: int
 
 
 class IngestMetrics:
@@ -46,6 +52,21 @@ class IngestMetrics:
 
     def watch(self, cache: ProgramCache, waiting: Callable[[], int]) -> None:
         self._metrics.add_collector(lambda: self._collect(cache, waiting))
+
+    def watch_persister(self, persister: Persisted) -> None:
+        def collect() -> Iterator[Metric]:
+            yield CounterMetricFamily(
+                "ingest_persisted",
+                "Events inserted into tracking_events.",
+                value=persister.inserted,
+            )
+            yield CounterMetricFamily(
+                "ingest_persist_duplicates",
+                "Redelivered events the store already had (skipped, not stored twice).",
+                value=persister.duplicates,
+            )
+
+        self._metrics.add_collector(collect)
 
     def _collect(self, cache: ProgramCache, waiting: Callable[[], int]) -> Iterator[Metric]:
         hits = CounterMetricFamily(
