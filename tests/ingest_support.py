@@ -4,12 +4,13 @@ they published."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import DummyCookieJar, web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
@@ -89,10 +90,14 @@ class Replica:
 
 @asynccontextmanager
 async def running_ingest(
-    bus: BusFactory | None = None, platform: PlatformSettings | None = None, **overrides: Any
+    bus: BusFactory | None = None,
+    platform: PlatformSettings | None = None,
+    clock: Callable[[], float] = time.time,
+    **overrides: Any,
 ) -> AsyncIterator[Replica]:
-    app = await init_app(settings(platform, **overrides), bus=bus)
-    async with TestClient(TestServer(app)) as http:
+    app = await init_app(settings(platform, **overrides), bus=bus, clock=clock)
+    # No cookie jar: each request shows exactly the cookies the test gives it.
+    async with TestClient(TestServer(app), cookie_jar=DummyCookieJar()) as http:
         await wait_ready(http)
         yield Replica(app, http)
 
