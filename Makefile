@@ -75,9 +75,10 @@ redrive: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
 
-## openapi: regenerate docs/gateway-openapi.json from the gateway code
+## openapi: regenerate docs/gateway-openapi.json and docs/ingest-openapi.json from the code
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
+	$(BIN)/python -m services.ingest.openapi > docs/ingest-openapi.json
 
 ## proto: regenerate the committed protobuf code (shared/events/proto/*_pb2.py, .pyi)
 proto: $(STAMP)
