@@ -43,7 +43,11 @@ def user(sub: str, **claims: Any) -> dict[str, str]:
 
 def settings(platform: PlatformSettings | None = None, **overrides: Any) -> IngestSettings:
     platform = (platform or PlatformSettings()).model_copy(
-        update={"auth_jwt_secret": SecretStr(JWT_SECRET), "admin_token": SecretStr(ADMIN_TOKEN)}
+        update={
+            "auth_jwt_secret": (platform or PlatformSettings()).auth_jwt_secret
+            or SecretStr(JWT_SECRET),
+            "admin_token": SecretStr(ADMIN_TOKEN),
+        }
     )
     values: dict[str, Any] = {"platform": platform, "consumers": "", "cookie_secure": False}
     values.update(overrides)

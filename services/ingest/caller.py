@@ -42,9 +42,27 @@ ANONYMOUS = Caller()
 async def caller_of(
     request: web.Request, trusted: tuple[Network, ...], verifier: JwtVerifier | None
 ) -> Caller:
-    """The gateway's verified identity from a trusted peer, else a bearer JWT verified here,
-    else anonymous. A bearer token that fails verification is a 401, never anonymous."""
+    """A bearer JWT verified here (its claims come with it; behind the gateway too, which
+    forwards the token), else the gateway's verified identity from a trusted peer (an API key
+    stops at the gateway), else anonymous. A bearer token that fails is a 401, never anonymous."""
     headers = request.headers
+    authorization = headers.get("Authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        if verifier is None:
+            raise Problem(401, "no JWT verifier is configured (AUTH_JWT_SECRET or AUTH_JWKS_URL)")
+        try:
+            claims = await verifier.verify(bearer_token(authorization))
+        except TokenError as exc:
+            challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
+            raise Problem(
+                401,
+                f"a valid user JWT is required ({exc.reason})",
+                headers={"WWW-Authenticate": challenge},
+            ) from None
+        subject = claims.get("sub")
+        return Caller(
+            kind="jwt", subject=subject if isinstance(subject, str) else "", claims=dict(claims)
+        )
     kind = headers.get("X-Surge-Identity-Kind")
     if kind in ("jwt", "api_key") and is_trusted(request.remote, trusted):
         return Caller(
@@ -52,21 +70,4 @@ async def caller_of(
             subject=headers.get("X-Surge-User-Id", ""),
             key_id=headers.get("X-Surge-Api-Key-Id", ""),
         )
-    authorization = headers.get("Authorization")
-    if not authorization or not authorization.lower().startswith("bearer "):
-        return ANONYMOUS
-    if verifier is None:
-        raise Problem(401, "no JWT verifier is configured (AUTH_JWT_SECRET or AUTH_JWKS_URL)")
-    try:
-        claims = await verifier.verify(bearer_token(authorization))
-    except TokenError as exc:
-        challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
-        raise Problem(
-            401,
-            f"a valid user JWT is required ({exc.reason})",
-            headers={"WWW-Authenticate": challenge},
-        ) from None
-    subject = claims.get("sub")
-    return Caller(
-        kind="jwt", subject=subject if isinstance(subject, str) else "", claims=dict(claims)
-    )
+    return ANONYMOUS
