@@ -26,6 +26,7 @@ from shared.events.proto.tracking_pb2 import TrackingEvent
 from shared.http.app import BusFactory
 from shared.security import issue_hs256
 from shared.settings import PlatformSettings
+from tests.identity_support import as_user
 
 JWT_SECRET = "ingest-test-secret-long-enough-for-hs256"
 ADMIN_TOKEN = "ingest-admin-token-for-tests"
@@ -37,8 +38,14 @@ CHROME = (
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 
-def user(sub: str, **claims: Any) -> dict[str, str]:
+def bearer(sub: str, **claims: Any) -> dict[str, str]:
+    """A user JWT, for calls through the gateway (which verifies it and signs the identity)."""
     return {"Authorization": f"Bearer {issue_hs256({'sub': sub, **claims}, JWT_SECRET, 3600)}"}
+
+
+def user(sub: str, **claims: Any) -> dict[str, str]:
+    """A signed-in user calling the ingest directly, as the gateway vouches for one."""
+    return as_user("ingest", sub, **claims)
 
 
 def settings(platform: PlatformSettings | None = None, **overrides: Any) -> IngestSettings:

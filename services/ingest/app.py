@@ -35,7 +35,6 @@ from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
 from shared.http.app import BusFactory, add_readiness, create_app
 from shared.http.consumers import attach_consumer
 from shared.http.keys import BUS, METRICS, STORE
-from shared.security import JwtVerifier
 from shared.security.networks import parse_networks
 from shared.settings import PlatformSettings
 
@@ -69,6 +68,10 @@ async def init_app(
         store=True,
         topics=TOPICS,
         middlewares=[admin.require_admin],
+        # The operators' API (ADMIN_TOKEN), and the pixel and redirect: anonymous by nature,
+        # and reached without the gateway when a high-volume deployment gives the collector
+        # its own ingress (docs/ingest.md). Everything else needs a signed caller.
+        identity_exempt=[admin.PREFIX, *pixel.ANONYMOUS_PATHS],
     )
     app[INGEST_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, cache_clock))
@@ -128,9 +131,6 @@ def _core(clock: Clock, cache_clock: Clock) -> Callable[[web.Application], Async
             }
         )
         platform = settings.platform
-        verifier = None
-        if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
-            verifier = JwtVerifier(platform)
         programs = ProgramStore(store.db[COLLECTION], clock)
         cache = ProgramCache(
             programs.get,
@@ -155,8 +155,6 @@ def _core(clock: Clock, cache_clock: Clock) -> Callable[[web.Application], Async
             sink=sink,
             enricher=Enricher(trusted, settings.cookie_name),
             metrics=metrics,
-            verifier=verifier,
-            trusted=trusted,
             clock=clock,
         )
         app[CONTEXT] = ctx
@@ -177,8 +175,6 @@ def _core(clock: Clock, cache_clock: Clock) -> Callable[[web.Application], Async
             yield
         finally:
             await follower.stop()
-            if verifier is not None:
-                await verifier.close()
 
     return context
 

@@ -15,8 +15,6 @@ from services.ingest.programs.cache import ProgramCache
 from services.ingest.programs.store import ProgramStore
 from services.ingest.settings import IngestSettings
 from shared.bus.base import Bus
-from shared.security import JwtVerifier
-from shared.security.networks import Network
 
 APPLIED_KEPT = 10_000
 
@@ -30,8 +28,6 @@ class Context:
     sink: Sink
     enricher: Enricher
     metrics: IngestMetrics
-    verifier: JwtVerifier | None
-    trusted: tuple[Network, ...]
     clock: Callable[[], float]
     # program id -> (version, wall-clock time) of the last change this replica applied
     applied: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)

@@ -1,7 +1,8 @@
 """The live campaign page, `/t/live/<program>` (through the gateway, open to GETs).
 
 The page itself is static; everything it shows needs the advertiser's user JWT: `GET
-/t/live/<program>/info` answers only a token whose INGEST_ADVERTISER_CLAIM claim (default
+/t/live/<program>/info` answers only a signed-in user (the gateway verified the token and
+forwards its claims in the signed identity) whose INGEST_ADVERTISER_CLAIM claim (default
 `advertisers`: a list, or a space-separated string) names the program's advertiser. The page
 then listens on the notifier's WebSocket (`/ws`, the same token) to the channel
 `campaign:<advertiser>.<program>`, where the live consumer pushes the figures every second;
@@ -12,18 +13,19 @@ instance `campaign:<advertiser>.*`). Nothing is polled.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from pathlib import Path
 from string import Template
 from typing import Any
 
 from aiohttp import web
 
-from services.ingest.caller import caller_of
 from services.ingest.collect.lookup import program_for
 from services.ingest.collect.sink import UnavailableError
 from services.ingest.collect.validate import valid_id
 from services.ingest.consume.live import EVENT, channel_of
 from services.ingest.keys import CONTEXT
+from shared.http.identity import caller_of
 from shared.http.problems import Problem
 
 STATIC = Path(__file__).with_name("static")
@@ -39,7 +41,7 @@ HEADERS = {
 routes = web.RouteTableDef()
 
 
-def advertisers_of(claims: dict[str, Any], claim: str) -> set[str]:
+def advertisers_of(claims: Mapping[str, Any], claim: str) -> set[str]:
     raw = claims.get(claim)
     if isinstance(raw, str):
         return set(raw.split())
@@ -69,8 +71,8 @@ async def page(request: web.Request) -> web.Response:
 @routes.get("/t/live/{program}/info")
 async def info(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
-    caller = await caller_of(request, ctx.trusted, ctx.verifier)
-    if caller.kind != "jwt" or not caller.claims:
+    caller = caller_of(request)
+    if caller.kind != "jwt":
         raise Problem(
             401,
             "the live page needs the advertiser's user JWT (Authorization: Bearer)",

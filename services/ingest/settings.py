@@ -17,7 +17,7 @@ class IngestSettings(ServiceSettings):
     # The consumer groups this process joins besides serving HTTP. A high-volume deployment
     # runs collector replicas with none (scaled on CPU) apart from the consumers.
     consumers: str = Field(default="persist,attribute,live", pattern=r"^[a-z, ]*$")
-    # Peers (the gateway, a load balancer) whose X-Forwarded-For and X-Surge-* are believed.
+    # Peers (the gateway, an ingress controller) whose X-Forwarded-For is believed.
     trusted_proxies: str = "127.0.0.1/32"
 
     # L1 program cache (the seed's figures): LRU entries, their TTL, unknown ids' TTL.

@@ -40,7 +40,7 @@ def routes(ingest: str, notifier_ws: str) -> str:
     return f"""
 upstreams:
   ingest: {{url: "{ingest}"}}
-  notifier-ws: {{url: "{notifier_ws}"}}
+  notifier-ws: {{url: "{notifier_ws}", audience: notifier}}
 routes:
   - {{id: ws, prefix: /ws, upstream: notifier-ws, websocket: true}}
   - {{id: pixel, prefix: /t/p.gif, upstream: ingest, methods: [GET]}}

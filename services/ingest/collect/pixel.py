@@ -35,6 +35,7 @@ PIXEL_HEADERS = {"Cache-Control": "no-store, max-age=0", "X-Content-Type-Options
 PIXEL_RESERVED = frozenset({"program", "type", "click_id", "cb"})
 REDIRECT_RESERVED = frozenset({"program", "to"})
 PROBLEMS = "https://surge.dev/problems/ingest-"
+ANONYMOUS_PATHS = ("/t/p.gif", "/t/r")
 routes = web.RouteTableDef()
 
 

@@ -16,7 +16,7 @@ from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from shared.http.app import kafka_bus
 from shared.settings import PlatformSettings
-from tests.ingest_support import JWT_SECRET, Replica, events_of, running_ingest, user
+from tests.ingest_support import JWT_SECRET, Replica, bearer, events_of, running_ingest
 
 pytestmark = pytest.mark.integration
 
@@ -54,12 +54,12 @@ async def test_the_routes_of_routes_yaml_front_the_ingest(
     assert refused.status == 400
     batch = {"events": [{"id": "e1", "program": program, "type": "impression"}]}
     assert (await http.post("/t/events", json=batch)).status == 401  # the gateway refuses
-    accepted = await http.post("/t/events", json=batch, headers=user("app-1"))
+    accepted = await http.post("/t/events", json=batch, headers=bearer("app-1"))
     assert accepted.status == 200, await accepted.text()
     assert (await accepted.json())["accepted"] == 1
     too_big = io.BytesIO(b'{"events": [' + b" " * (1024 * 1024 + 10) + b"]}")
     oversized = await http.post(
-        "/t/events", data=too_big, headers={**user("app-1"), "Content-Type": "application/json"}
+        "/t/events", data=too_big, headers={**bearer("app-1"), "Content-Type": "application/json"}
     )
     assert oversized.status == 413
     assert (await http.get("/ingest/admin/programs")).status == 404  # never routed
