@@ -26,11 +26,12 @@ class IngestSettings(ServiceSettings):
     negative_ttl_seconds: float = Field(default=30.0, gt=0)
 
     # Publishing: how long a hit waits for the broker's acknowledgement before a 503, the
-    # most hits waiting at once (beyond: 503 at once), the Retry-After sent with a 503.
+    # most records buffered or in flight (beyond: 503 at once), the Retry-After of a 503.
     publish_timeout_seconds: float = Field(default=2.0, gt=0)
     buffer_max: int = Field(default=20_000, ge=1)
     retry_after_seconds: int = Field(default=2, ge=1)
-    linger_ms: int = Field(default=5, ge=0, le=1000)
+    # Largest producer batch per partition (under the broker's message.max.bytes, 1 MiB).
+    producer_batch_bytes: int = Field(default=512 * 1024, ge=16 * 1024, le=1024 * 1024)
 
     # First-party identifier cookie.
     cookie_name: str = Field(default="surge_id", pattern=r"^[A-Za-z0-9_-]{1,64}$")

@@ -10,6 +10,7 @@ JSON catalog.
 from __future__ import annotations
 
 import builtins
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +52,7 @@ class ProtoSpec(Generic[MessageT]):
         self, event_id: str, source: str, time_ms: int, *, subject: str | None = None
     ) -> list[tuple[str, bytes]]:
         """The `ce_*` headers of one event (the record value is the serialized message)."""
-        at = datetime.fromtimestamp(time_ms / 1000, UTC).isoformat()
+        at = _iso(time_ms)
         headers = [
             ("ce_id", event_id.encode()),
             ("ce_source", source.encode()),
@@ -77,6 +78,12 @@ class ProtoSpec(Generic[MessageT]):
         except ProtobufDecodeError as exc:
             raise DecodeError(f"{where}: bad protobuf for {self.type}: {exc}") from None
         return message
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(time_ms: int) -> str:
+    # The events of one request share their time: formatted once.
+    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat()
 
 
 class ProtoCatalog:

@@ -24,8 +24,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from services.ingest.collect.enrich import batch_event_id, opted_out
 from services.ingest.collect.lookup import program_for
 from services.ingest.collect.pixel import PROBLEMS, unavailable
-from services.ingest.collect.records import Out, bad_row_record, event_record, raw_request
-from services.ingest.collect.sink import UnavailableError
+from services.ingest.collect.records import bad_row_record, event_record, raw_request
+from services.ingest.collect.sink import Out, UnavailableError
 from services.ingest.collect.validate import Rejection, check
 from services.ingest.keys import CONTEXT, Context
 from shared.events.contracts.ingest import Program

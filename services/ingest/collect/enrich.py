@@ -13,6 +13,7 @@ signals and the first-party identifier.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import uuid
@@ -65,6 +66,7 @@ def _version(*parts: str | None) -> str:
     return ".".join(p for p in parts if p)
 
 
+@functools.lru_cache(maxsize=65536)
 def truncate_ip(address: str) -> str:
     """/24 for IPv4 (IPv4-mapped IPv6 included), /48 for IPv6; '' when it is no address."""
     try:

@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from services.ingest.collect.enrich import AgentInfo, new_event_id
+from services.ingest.collect.sink import Out
 from services.ingest.collect.validate import Rejection
-from shared.bus.base import Headers
 from shared.bus.codec import encode
 from shared.events.contracts.ingest import BAD_ROW, TRACKING_EVENT, BadRow, Program, RawRequest
 from shared.events.proto.tracking_pb2 import Agent, Channel, Param, TrackingEvent
 
-Out = tuple[str, bytes, bytes, Headers]
 SOURCE = "ingest"
 KEPT_HEADERS = ("User-Agent", "Referer", "Content-Type", "Origin", "Sec-GPC", "DNT")
 CHANNELS = {"pixel": Channel.CHANNEL_PIXEL, "redirect": Channel.CHANNEL_REDIRECT}

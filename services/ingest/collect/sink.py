@@ -1,15 +1,19 @@
-"""Hand events to the bus and wait for the broker's acknowledgement, within bounds.
+"""Hand records to the bus and wait for the broker's acknowledgement, within bounds.
 
-A hit is answered 2xx only once its record is durably on `tracking.events` (acks=all). Many
-concurrent hits share producer batches (linger INGEST_LINGER_MS), so they share round trips.
+A hit is answered 2xx only once its record is durably on Kafka (acks=all). Records of
+concurrent hits are gathered and published together (`Bus.publish_batch`: one producer batch
+per partition, one span): while one publish is in flight, the next batch fills, and it leaves
+the moment the previous one is acknowledged. At low load a hit goes out alone at once; under a
+spike thousands share a round trip. This costs a list append per hit instead of a producer
+coroutine, future and span per record.
 
 Two bounds protect the process and tell the client the truth when the broker cannot keep up:
-- at most INGEST_BUFFER_MAX records wait for acknowledgements at once; beyond that a hit is
-  refused at once (the in-process buffer never grows without limit under a broker stall);
-- a record not acknowledged within INGEST_PUBLISH_TIMEOUT_SECONDS is a failure for the client.
-Both answer 503 with Retry-After (`UnavailableError`). A record that timed out may still be written
-later: the client's retry then makes a second event (a batch's events carry the same ids both
-times, so the store keeps one).
+- at most INGEST_BUFFER_MAX records are buffered or in flight at once; beyond that a hit is
+  refused at once (the buffer never grows without limit under a broker stall);
+- a hit not acknowledged within INGEST_PUBLISH_TIMEOUT_SECONDS is a failure for the client.
+Both answer 503 with Retry-After (`UnavailableError`). A record whose client was answered 503
+may still be written later: a retried pixel then makes a second event (a batch's events carry
+the same ids both times, so the store keeps one).
 """
 
 from __future__ import annotations
@@ -17,16 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 from aiokafka.errors import KafkaError
 
-from shared.bus.base import Bus, Delivery, Headers
+from shared.bus.base import Bus, Headers, RawRecord
 
 log = logging.getLogger("ingest.sink")
 Observe = Callable[[float], None]
-T = TypeVar("T")
+Out = tuple[str, bytes, bytes, Headers]  # topic, value, key, headers
 
 
 class UnavailableError(Exception):
@@ -37,61 +40,97 @@ class UnavailableError(Exception):
         self.reason = reason
 
 
+def _retrieve(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()  # every waiter may have given up: no "never retrieved" warning
+
+
 class Sink:
     def __init__(
-        self,
-        bus: Bus,
-        *,
-        capacity: int,
-        timeout: float,
-        observe: Observe | None = None,
+        self, bus: Bus, *, capacity: int, timeout: float, observe: Observe | None = None
     ) -> None:
         self.bus, self.capacity, self.timeout = bus, capacity, timeout
         self.observe = observe
-        self.waiting = 0
-        self.refused = 0
-        self.timed_out = 0
-        self.failed = 0
+        self.buffered = 0  # records gathered or in flight
+        self.refused = self.timed_out = self.failed = self.published = 0
+        self._batch: list[tuple[str, RawRecord]] = []
+        self._done: asyncio.Future[None] | None = None
+        self._flushing = self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def send(self, topic: str, value: bytes, key: bytes, headers: Headers) -> Delivery:
-        """One record (the pixel's path: no task per record, unlike `send_all`)."""
-        return await self._bounded(
-            1, lambda: self.bus.publish_raw(topic, value, key=key, headers=headers)
-        )
+    @property
+    def waiting(self) -> int:
+        return self.buffered
 
-    async def send_all(
-        self, records: Sequence[tuple[str, bytes, bytes, Headers]]
-    ) -> list[Delivery]:
-        """Every record acknowledged, or `UnavailableError` (some may still be written later)."""
+    async def send(self, topic: str, value: bytes, key: bytes, headers: Headers) -> None:
+        await self.send_all(((topic, value, key, headers),))
 
-        def sends() -> Awaitable[list[Delivery]]:
-            return asyncio.gather(
-                *(
-                    self.bus.publish_raw(topic, value, key=key, headers=headers)
-                    for topic, value, key, headers in records
-                )
-            )
-
-        return await self._bounded(len(records), sends)
-
-    async def _bounded(self, count: int, start: Callable[[], Awaitable[T]]) -> T:
-        if self.waiting + count > self.capacity:
+    async def send_all(self, records: Sequence[Out]) -> None:
+        """Every record acknowledged, or `UnavailableError`."""
+        count = len(records)
+        if self.buffered + count > self.capacity:
             self.refused += count
             raise UnavailableError("too many events are waiting for the broker")
-        self.waiting += count
         started = time.perf_counter()
+        done = self._add(records)
         try:
             async with asyncio.timeout(self.timeout):
-                done = await start()
+                await asyncio.shield(done)
         except TimeoutError:
             self.timed_out += count
             raise UnavailableError("the broker did not acknowledge in time") from None
-        except (KafkaError, OSError, RuntimeError) as exc:
+        except (KafkaError, OSError, RuntimeError, ValueError) as exc:
             self.failed += count
             log.warning("publishing failed: %s", exc)
             raise UnavailableError("the broker refused the events") from None
-        finally:
-            self.waiting -= count
         if self.observe is not None:
             self.observe(time.perf_counter() - started)
-        return done
+
+    def _add(self, records: Sequence[Out]) -> asyncio.Future[None]:
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+            self._done.add_done_callback(_retrieve)
+        self._batch.extend((topic, (key, value, headers)) for topic, value, key, headers in records)
+        self.buffered += len(records)
+        if not self._flushing and not self._scheduled:
+            # After this loop turn: every hit handled in it joins the batch.
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush_next)
+        return self._done
+
+    def _flush_next(self) -> None:
+        self._scheduled = False
+        if self._flushing or not self._batch or self._done is None:
+            return
+        batch, done = self._batch, self._done
+        self._batch, self._done = [], None
+        self._flushing = True
+        task = asyncio.get_running_loop().create_task(self._flush(batch, done))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[tuple[str, RawRecord]], done: asyncio.Future[None]) -> None:
+        by_topic: dict[str, list[RawRecord]] = {}
+        for topic, record in batch:
+            by_topic.setdefault(topic, []).append(record)
+        try:
+            await asyncio.gather(
+                *(self.bus.publish_batch(topic, records) for topic, records in by_topic.items())
+            )
+        except Exception as exc:
+            done.set_exception(exc)
+        else:
+            self.published += len(batch)
+            done.set_result(None)
+        finally:
+            self.buffered -= len(batch)
+            self._flushing = False
+            if self._batch:
+                self._flush_next()
+
+    async def close(self) -> None:
+        """Wait for what is in flight (the answers that wait on it are being sent)."""
+        while self._tasks or self._batch:
+            if self._batch and not self._flushing:
+                self._flush_next()
+            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -7,6 +7,7 @@ is about to apply it (`GET .../cache` shows when this one did).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -25,11 +26,15 @@ PROBLEMS = "https://surge.dev/problems/ingest-"
 routes = web.RouteTableDef()
 
 
-@web.middleware
-async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(PREFIX):
+def admin_only(handler: Handler) -> Handler:
+    """ADMIN_TOKEN checked in the handler, not in a middleware every pixel hit would pass."""
+
+    @functools.wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
         check_admin_token(request)
-    return await handler(request)
+        return await handler(request)
+
+    return checked
 
 
 def _view(program: Program) -> dict[str, Any]:
@@ -85,6 +90,7 @@ async def _announce(request: web.Request, pid: str, version: int, program: Progr
 
 
 @routes.get("/ingest/admin/programs")
+@admin_only
 async def list_programs(request: web.Request) -> web.Response:
     ctx = request.app[CONTEXT]
     try:
@@ -97,6 +103,7 @@ async def list_programs(request: web.Request) -> web.Response:
 
 
 @routes.post("/ingest/admin/programs")
+@admin_only
 async def create(request: web.Request) -> web.Response:
     spec, extra = await _spec(request)
     pid = extra.get("id")
@@ -111,6 +118,7 @@ async def create(request: web.Request) -> web.Response:
 
 
 @routes.put("/ingest/admin/programs/{program}")
+@admin_only
 async def put(request: web.Request) -> web.Response:
     pid = program_id(request)
     spec, extra = await _spec(request)
@@ -121,6 +129,7 @@ async def put(request: web.Request) -> web.Response:
 
 
 @routes.get("/ingest/admin/programs/{program}")
+@admin_only
 async def get(request: web.Request) -> web.Response:
     pid = program_id(request)
     program = await request.app[CONTEXT].programs.get(pid)
@@ -130,6 +139,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 @routes.delete("/ingest/admin/programs/{program}")
+@admin_only
 async def delete(request: web.Request) -> web.Response:
     pid = program_id(request)
     version = await request.app[CONTEXT].programs.delete(pid)
@@ -140,6 +150,7 @@ async def delete(request: web.Request) -> web.Response:
 
 
 @routes.get("/ingest/admin/programs/{program}/cache")
+@admin_only
 async def cached(request: web.Request) -> web.Response:
     """This replica's view of a program: the cached version and when the push applied it."""
     ctx = request.app[CONTEXT]
