@@ -59,7 +59,7 @@ class Sink:
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
-    def waiting(self) -> int:
+    def waiting(self) -> int:  # the metrics gauge
         return self.buffered
 
     async def send(self, topic: str, value: bytes, key: bytes, headers: Headers) -> None:
