@@ -12,7 +12,7 @@ paused still sends the visitor to its allowed target, and the click becomes a ba
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -20,7 +20,7 @@ from aiohttp import web
 from services.ingest.collect.enrich import new_event_id, opted_out
 from services.ingest.collect.lookup import program_for
 from services.ingest.collect.records import bad_row_record, event_record, params_of, raw_request
-from services.ingest.collect.sink import UnavailableError
+from services.ingest.collect.sink import Out, UnavailableError
 from services.ingest.collect.validate import Rejection, check
 from services.ingest.keys import CONTEXT, Context
 from shared.events.contracts.ingest import Program
@@ -80,26 +80,11 @@ async def pixel(request: web.Request) -> web.Response:
         program = await program_for(ctx, program_id)
         rejection = check(program, program_id, event_type, params, now, ctx.settings.max_params)
         if rejection is None and program is not None:
-            ip, truncated = ctx.enricher.ip_for(program, address, private)
-            identifier, fresh = ctx.enricher.identifier(request, program, private)
-            cookie = identifier if fresh else ""
-            user_agent = request.headers.get("User-Agent", "")
-            out = event_record(
-                event_id=new_event_id(),
-                program=program,
-                event_type=event_type,
-                channel=Channel.CHANNEL_PIXEL,
-                received_ms=received_ms,
-                params=params,
-                user_agent=user_agent,
-                agent=ctx.enricher.agent(user_agent),
-                ip=ip,
-                ip_truncated=truncated,
-                identifier=identifier,
-                private=private,
-                click_id=query.get("click_id", "")[:64],
-                referrer=request.headers.get("Referer", "")[:2048],
+            hit = Hit(ctx, request, program, params, received_ms, address, private)
+            out = hit.record(
+                new_event_id(), event_type, Channel.CHANNEL_PIXEL, query.get("click_id", "")[:64]
             )
+            cookie = hit.cookie
         else:
             assert rejection is not None
             out = _bad(ctx, request, rejection, program_id, "pixel", received_ms, address)
@@ -114,6 +99,46 @@ async def pixel(request: web.Request) -> web.Response:
     return response
 
 
+@dataclass
+class Hit:
+    """A browser's hit (pixel or click) that is an event: enriched from its request."""
+
+    ctx: Context
+    request: web.Request
+    program: Program
+    params: list[tuple[str, str]]
+    received_ms: int
+    address: str
+    private: bool
+    cookie: str = ""  # a new identifier to set, if any
+
+    def record(
+        self, event_id: str, event_type: str, channel: int, click_id: str, redirect_to: str = ""
+    ) -> Out:
+        enricher, request, program = self.ctx.enricher, self.request, self.program
+        ip, truncated = enricher.ip_for(program, self.address, self.private)
+        identifier, fresh = enricher.identifier(request, program, self.private)
+        self.cookie = identifier if fresh else ""
+        user_agent = request.headers.get("User-Agent", "")
+        return event_record(
+            event_id=event_id,
+            program=program,
+            event_type=event_type,
+            channel=channel,
+            received_ms=self.received_ms,
+            params=self.params,
+            user_agent=user_agent,
+            agent=enricher.agent(user_agent),
+            ip=ip,
+            ip_truncated=truncated,
+            identifier=identifier,
+            private=self.private,
+            click_id=click_id,
+            redirect_to=redirect_to,
+            referrer=request.headers.get("Referer", "")[:2048],
+        )
+
+
 def _bad(
     ctx: Context,
     request: web.Request,
@@ -122,7 +147,7 @@ def _bad(
     channel: str,
     received_ms: int,
     address: str,
-) -> tuple[str, bytes, bytes, tuple[tuple[str, bytes], ...]]:
+) -> Out:
     ctx.metrics.bad_row(rejection.reason)
     raw = raw_request(request, ctx.enricher.ip_for(None, address, True)[0])
     return bad_row_record(
@@ -203,27 +228,9 @@ async def redirect(request: web.Request) -> web.StreamResponse:
         if rejection is None:
             event_id = new_event_id()
             location = with_click_id(target, program.click_id_param, event_id)
-            ip, truncated = ctx.enricher.ip_for(program, address, private)
-            identifier, fresh = ctx.enricher.identifier(request, program, private)
-            cookie = identifier if fresh else ""
-            user_agent = request.headers.get("User-Agent", "")
-            out = event_record(
-                event_id=event_id,
-                program=program,
-                event_type="click",
-                channel=Channel.CHANNEL_REDIRECT,
-                received_ms=received_ms,
-                params=params,
-                user_agent=user_agent,
-                agent=ctx.enricher.agent(user_agent),
-                ip=ip,
-                ip_truncated=truncated,
-                identifier=identifier,
-                private=private,
-                click_id=event_id,
-                redirect_to=target,
-                referrer=request.headers.get("Referer", "")[:2048],
-            )
+            hit = Hit(ctx, request, program, params, received_ms, address, private)
+            out = hit.record(event_id, "click", Channel.CHANNEL_REDIRECT, event_id, target)
+            cookie = hit.cookie
         else:
             out = _bad(ctx, request, rejection, program_id, "redirect", received_ms, address)
         await ctx.sink.send(*out)
@@ -242,7 +249,3 @@ async def redirect(request: web.Request) -> web.StreamResponse:
     if cookie:
         set_identifier(ctx, response, cookie)
     return response
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
