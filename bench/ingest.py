@@ -10,7 +10,8 @@ producer); the baseline (bench/baselines/aiohttp_gif.py) returns the same 43-byt
 same headers from N aiohttp + uvloop processes and does nothing else.
 
 Figures:
-1. pixel hits/s at peak: wrk (closed loop, 512 connections: many browsers) against each; `pixel_ratio` = ours / bare (goal >= 0.7);
+1. pixel hits/s at peak: wrk (closed loop, 512 connections: many browsers) against each;
+   `pixel_ratio` = ours / bare (goal >= 0.7);
 2. our pixel's p50/p99 at half our peak, open loop (latency from the scheduled send time, so a
    stall counts; bench/gateway.py's generator), goal p99 <= 10 ms;
 3. batch events/s: wrk posting batches of 500 events with fresh client ids (a signed caller, as
