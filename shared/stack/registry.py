@@ -61,4 +61,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port_env="SHOP_PORT",
         port=8084,
     ),
+    ServiceEntry(
+        name="ingest",
+        module="services.ingest",
+        port_env="INGEST_PORT",
+        port=8085,
+    ),
 )

@@ -9,6 +9,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from services.gateway.settings import GatewaySettings
+from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.shop.settings import ShopSettings
 from services.waitingroom.settings import WaitingroomSettings
@@ -44,6 +45,7 @@ def _settings_variables() -> set[str]:
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
         | _variables(ShopSettings)
+        | _variables(IngestSettings)
         | _variables(StackSettings)
     )
 
