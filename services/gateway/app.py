@@ -6,45 +6,27 @@ import asyncio
 import logging
 import signal
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-from services.gateway import keys, openapi
-from services.gateway.admin import init_admin_app
-from services.gateway.apikeys import ApiKeyStore
-from services.gateway.limits import Limiter
-from services.gateway.metering import Metering
-from services.gateway.plans import PlanStore
-from services.gateway.quotas import Quotas
-from services.gateway.routing import RouteTableError, Routing
+from services.gateway.admin.app import init_admin_app
+from services.gateway.components import COMPONENTS, indexes, open_components
+from services.gateway.dataplane.pipeline import gateway
+from services.gateway.dataplane.websocket import SOCKETS, close_all
+from services.gateway.openapi import public as openapi
+from services.gateway.routing.live import RouteTableError, Routing
 from services.gateway.settings import GatewaySettings
-from services.gateway.views import gateway
 from services.gateway.waf.engine import Waf
 from services.gateway.waf.limits import Limits, server_handler_args
-from services.gateway.websocket import SOCKETS, close_all
-from services.gateway.zonebearer import ZoneAuthenticator
-from services.gateway.zones import Gatekeeper
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
-from shared.security import JwtVerifier
-from shared.security.networks import parse_networks
 
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 log = logging.getLogger("gateway")
-
-# The admin app serves these objects of the public app.
-ADMIN_SHARED: tuple[web.AppKey[Any], ...] = (
-    keys.GATEWAY_SETTINGS,
-    keys.ROUTING,
-    keys.WAF,
-    keys.API_KEYS,
-    keys.PLANS,
-    keys.METERING,
-    keys.LIMITER,
-)
 
 
 async def init_app(
@@ -60,12 +42,10 @@ async def init_app(
         http_client=True,
         handler_args=server_args(settings),
     )
-    app[keys.GATEWAY_SETTINGS] = settings
-    app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
-    app[keys.ROUTING] = Routing(settings)
-    app[keys.WAF] = Waf(settings, registry=app[METRICS].registry)
+    # Built here so an invalid route table or WAF setting fails at once, not at start-up.
+    routing, waf = Routing(settings), Waf(settings, registry=app[METRICS].registry)
     app[SOCKETS] = weakref.WeakSet()
-    app.cleanup_ctx.append(_components)
+    app.cleanup_ctx.append(_components(settings, routing, waf))
     app.cleanup_ctx.append(_reload_on_sighup)
     app.on_shutdown.append(close_all)
     app.router.add_get("/openapi.json", openapi.serve_public)  # before the catch-all
@@ -74,7 +54,7 @@ async def init_app(
 
 
 async def init_admin(public: web.Application) -> web.Application:
-    return init_admin_app(public, ADMIN_SHARED)
+    return init_admin_app(public)
 
 
 def server_args(settings: GatewaySettings) -> dict[str, Any]:
@@ -88,60 +68,30 @@ def server_args(settings: GatewaySettings) -> dict[str, Any]:
     return dict(server_handler_args(limits))
 
 
-async def _components(app: web.Application) -> AsyncIterator[None]:
-    # The proxy opens its own CLIENT span per upstream attempt (named by upstream, which the
-    # service map uses); the generic aiohttp instrumentation would add a second one per request.
-    AioHttpClientInstrumentor.uninstrument_session(app[HTTP_CLIENT])
-    settings = app[keys.GATEWAY_SETTINGS]
-    db = app[STORE].db
-    registry = app[METRICS].registry
-    api_keys = ApiKeyStore(
-        db["api_keys"],
-        cache_seconds=settings.api_key_cache_seconds,
-        cache_size=settings.api_key_cache_size,
-    )
-    plans = PlanStore(db["plans"], cache_seconds=settings.plan_cache_seconds)
-    quotas = Quotas(db["quota_usage"], max_keys=settings.quota_max_keys)
-    metering = Metering(
-        db["usage"],
-        app[BUS],
-        flush_seconds=settings.usage_flush_seconds,
-        registry=registry,
-        quotas=quotas,
-    )
-    await app[STORE].ensure_indexes(
-        {**api_keys.indexes(), **plans.indexes(), **quotas.indexes(), **metering.indexes()}
-    )
-    platform = settings.platform
-    verifier = None
-    if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
-        verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
-    app[keys.API_KEYS] = api_keys
-    app[keys.PLANS] = plans
-    app[keys.AUTH] = ZoneAuthenticator(
-        settings, verifier=verifier, api_keys=api_keys, registry=registry
-    )
-    gatekeeper = Gatekeeper(
-        settings.waitingroom_jwks_url, session=app[HTTP_CLIENT], registry=registry
-    )
-    app[keys.ZONES] = gatekeeper
-    app[keys.LIMITER] = Limiter(
-        settings, plans=plans, registry=registry, workers=settings.workers, quotas=quotas
-    )
-    app[keys.METERING] = metering
-    await metering.start()
-    try:
-        yield
-    finally:
-        await metering.stop()
-        await gatekeeper.close()
-        if verifier is not None:
-            await verifier.close()
+def _components(settings: GatewaySettings, routing: Routing, waf: Waf) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        # The proxy opens its own CLIENT span per upstream attempt (named by upstream, which
+        # the service map uses); the generic aiohttp instrumentation would add a second one.
+        AioHttpClientInstrumentor.uninstrument_session(app[HTTP_CLIENT])
+        async with open_components(
+            settings,
+            db=app[STORE].db,
+            bus=app[BUS],
+            session=app[HTTP_CLIENT],
+            registry=app[METRICS].registry,
+            routing=routing,
+            waf=waf,
+        ) as components:
+            await app[STORE].ensure_indexes(indexes(components))
+            app[COMPONENTS] = components
+            yield
+
+    return context
 
 
 async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
-    routing = app[keys.ROUTING]
+    routing = app[COMPONENTS].routing
 
     def reload() -> None:
         try:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.gateway.routetable import Route
+from services.gateway.routing.table import Route
 from services.gateway.waf import builtin
 from services.gateway.waf.limits import BodyTooLargeError, read_bounded
 from services.gateway.waf.scanner import Part, form_parts, json_parts, text_parts

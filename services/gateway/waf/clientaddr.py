@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway.clientip import client_info
+from services.gateway.dataplane.clientip import client_info
 
 
 def client_address(request: web.BaseRequest) -> str:

@@ -15,8 +15,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.gateway.cors import SecurityHeaders, is_preflight
-from services.gateway.routetable import Route
+from services.gateway.dataplane.cors import SecurityHeaders, is_preflight
+from services.gateway.routing.table import Route
 from services.gateway.waf import builtin
 from services.gateway.waf.body import BodyInspector
 from services.gateway.waf.clientaddr import client_address

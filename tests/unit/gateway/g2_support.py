@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
+from prometheus_client import CollectorRegistry
 
-from services.gateway.clientip import CLIENT, ClientInfo
-from services.gateway.routetable import Route
+from services.gateway.components import Components, open_components
+from services.gateway.dataplane.clientip import CLIENT, ClientInfo
+from services.gateway.routing.table import Route
+from services.gateway.settings import GatewaySettings
+from shared.store import Store
 
 
 class FakeTime:
@@ -97,3 +104,20 @@ class CountingCollection:
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         self.find_one_calls += 1
         return await self.inner.find_one(*args, **kwargs)
+
+
+@asynccontextmanager
+async def components(store: Store, **parts: Any) -> AsyncIterator[Components]:
+    """The gateway's real components over the test's database (no bus), as the app builds them."""
+    async with (
+        aiohttp.ClientSession() as session,
+        open_components(
+            GatewaySettings(),
+            db=store.db,
+            bus=None,
+            session=session,
+            registry=CollectorRegistry(),
+            **parts,
+        ) as built,
+    ):
+        yield built

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pymongo.errors import PyMongoError
 
-from services.gateway.apikeys import ApiKeyStore
-from services.gateway.auth import Authenticator
-from services.gateway.identity import IDENTITY_HEADERS, Identity, is_identity_header
+from services.gateway.auth.apikeys import ApiKeyStore
+from services.gateway.auth.authenticator import Authenticator
+from services.gateway.auth.identity import IDENTITY_HEADERS, Identity, is_identity_header
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, issue_hs256
 from shared.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from services.gateway.clientip import resolve
+from services.gateway.dataplane.clientip import resolve
 from shared.security.networks import parse_networks
 
 pytestmark = pytest.mark.unit

@@ -8,9 +8,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 
-from services.gateway import cors
-from services.gateway.cors import GENERATED_CSP, SecurityHeaders, match_origin
-from services.gateway.routetable import Cors
+from services.gateway.dataplane import cors
+from services.gateway.dataplane.cors import GENERATED_CSP, SecurityHeaders, match_origin
+from services.gateway.routing.table import Cors
 from tests.unit.gateway.waf_support import Reply, make_waf, route, serve, table
 
 pytestmark = pytest.mark.unit

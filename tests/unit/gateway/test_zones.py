@@ -15,11 +15,11 @@ from aiohttp.test_utils import TestServer, make_mocked_request
 from cryptography.hazmat.primitives.asymmetric import ec
 from yarl import URL
 
-from services.gateway.identity import ANONYMOUS, Identity
-from services.gateway.routetable import Route
-from services.gateway.routing import RouteTableError, parse
-from services.gateway.zonebearer import is_access_token
-from services.gateway.zones import Gatekeeper, verify_url, zone_of
+from services.gateway.auth.identity import ANONYMOUS, Identity
+from services.gateway.auth.zonebearer import is_access_token
+from services.gateway.auth.zones import Gatekeeper, verify_url, zone_of
+from services.gateway.routing.live import RouteTableError, parse
+from services.gateway.routing.table import Route
 from services.waitingroom.places import Place
 from services.waitingroom.tokens import SigningKey, Tokens
 from shared.http.problems import Problem

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
-from services.gateway import cors
-from services.gateway.routetable import Route, RouteTable
+from services.gateway.dataplane import cors
+from services.gateway.routing.table import Route, RouteTable
 from services.gateway.waf import Waf
 from tests.clock import ManualClock
 

@@ -17,9 +17,9 @@ import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
 from multidict import CIMultiDict
 
-from services.gateway.proxy import upstream_url
-from services.gateway.routetable import Route
-from services.gateway.routing import UpstreamState
+from services.gateway.dataplane.proxy import upstream_url
+from services.gateway.routing.live import UpstreamState
+from services.gateway.routing.table import Route
 from shared.http.problems import Problem
 
 SOCKETS = web.AppKey("gateway_websockets", weakref.WeakSet[web.WebSocketResponse])

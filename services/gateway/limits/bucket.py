@@ -12,11 +12,8 @@ import math
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
-from services.gateway.limitheaders import PolicyState
-
-_EPSILON = 1e-9  # float refill arithmetic must not turn "exactly one token" into 0.999...
+from services.gateway.limits.policy import EPSILON, Limit, PolicyState, ceil_seconds
 
 
 class TokenBucket:
@@ -47,7 +44,7 @@ class TokenBucket:
         """Seconds until one token is available (0 when one is there now)."""
         self.refill(now)
         missing = 1.0 - self.tokens
-        return 0.0 if missing <= _EPSILON else missing / self.rate
+        return 0.0 if missing <= EPSILON else missing / self.rate
 
     def try_take(self, now: float) -> bool:
         if self.wait_time(now) > 0:
@@ -100,22 +97,6 @@ class BucketMap:
         return bucket
 
 
-def ceil_seconds(seconds: float) -> int:
-    """Whole seconds for headers, rounded up (a client retrying then will find a token)."""
-    return max(0, math.ceil(seconds - _EPSILON))
-
-
-class Limit(Protocol):
-    """A route-table Bucket or a UsagePlan: both read the same."""
-
-    @property
-    def rate(self) -> float: ...
-    @property
-    def burst(self) -> int: ...
-    @property
-    def queue_timeout_seconds(self) -> float: ...
-
-
 @dataclass
 class Level:
     """One bucket a request must pass: global, route, key or ip."""
@@ -138,6 +119,6 @@ class Level:
             self.name,
             burst,
             max(1, math.ceil(burst / limit.rate)),
-            0 if exhausted else min(burst, math.floor(left + _EPSILON)),
+            0 if exhausted else min(burst, math.floor(left + EPSILON)),
             ceil_seconds(max(0.0, bucket.burst - bucket.tokens) / bucket.rate),
         )

@@ -17,13 +17,14 @@ import hmac
 import re
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pymongo import IndexModel
+
+from shared.cache import TtlCache
 
 KEY_PREFIX = "sk"
 _KEY_RE = re.compile(r"^sk_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -75,11 +76,10 @@ class ApiKeyStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._collection = collection
-        self._ttl = cache_seconds
-        self._size = cache_size
-        self._clock = clock
-        # key id -> (expires at, stored document or None for "no such key")
-        self._cache: OrderedDict[str, tuple[float, dict[str, Any] | None]] = OrderedDict()
+        # key id -> stored document, or None for "no such key" (negative answers are cached too)
+        self._cache = TtlCache[str, tuple[dict[str, Any] | None]](
+            max_size=cache_size, ttl=cache_seconds, clock=clock
+        )
 
     def indexes(self) -> dict[str, list[IndexModel]]:
         """For `Store.ensure_indexes` (counting a plan's keys before it may be deleted)."""
@@ -106,7 +106,7 @@ class ApiKeyStore:
             "revoked_at": None,
         }
         await self._collection.insert_one(doc)
-        self._cache.pop(key_id, None)
+        self._cache.pop(key_id)
         return _from_doc(doc), f"{KEY_PREFIX}_{key_id}_{secret}"
 
     async def get(self, key_id: str) -> ApiKey | None:
@@ -149,17 +149,12 @@ class ApiKeyStore:
         return _from_doc(doc)
 
     async def _lookup(self, key_id: str) -> dict[str, Any] | None:
-        now = self._clock()
         cached = self._cache.get(key_id)
-        if cached is not None and cached[0] > now:
-            self._cache.move_to_end(key_id)
-            return cached[1]
+        if cached is not None:
+            return cached[0]
         doc: dict[str, Any] | None = await self._collection.find_one({"_id": key_id})
         self._remember(key_id, doc)
         return doc
 
     def _remember(self, key_id: str, doc: dict[str, Any] | None) -> None:
-        self._cache[key_id] = (self._clock() + self._ttl, doc)
-        self._cache.move_to_end(key_id)
-        while len(self._cache) > self._size:
-            self._cache.popitem(last=False)
+        self._cache.put(key_id, (doc,))

@@ -14,7 +14,6 @@ RFC 6750 `WWW-Authenticate` challenge carrying the reason code, never the creden
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,9 +21,10 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from pymongo.errors import PyMongoError
 
-from services.gateway.apikeys import ApiKey, ApiKeyStore
-from services.gateway.identity import ANONYMOUS, Identity
-from services.gateway.routetable import AuthPolicy, Route
+from services.gateway.auth.apikeys import ApiKey, ApiKeyStore
+from services.gateway.auth.identity import ANONYMOUS, Identity
+from services.gateway.routing.table import AuthPolicy, Route
+from shared.cache import TtlCache
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
 from shared.security import JwtVerifier, TokenError
 
@@ -100,7 +100,9 @@ class Authenticator:
         self._verifier = verifier
         self._api_keys = api_keys
         self._clock = wall_clock
-        self._tokens: OrderedDict[str, tuple[float, Identity]] = OrderedDict()
+        self._tokens = TtlCache[str, Identity](
+            max_size=TOKEN_CACHE_SIZE, ttl=TOKEN_CACHE_SECONDS, clock=wall_clock
+        )
         registry = registry if registry is not None else CollectorRegistry()
         self.failures = Counter(
             "gateway_auth_failures",
@@ -144,13 +146,9 @@ class Authenticator:
         repeated token also skips building it (and, via Identity.headers, its headers)."""
         if self._verifier is None:
             raise self._unauthorized("jwt_not_configured", "Bearer", route)
-        tokens = self._tokens
-        cached = tokens.get(token)
+        cached = self._tokens.get(token)
         if cached is not None:
-            if self._clock() < cached[0]:
-                tokens.move_to_end(token)
-                return cached[1]
-            del tokens[token]
+            return cached
         try:
             claims = await self._verifier.verify(token or None)
         except TokenError as exc:
@@ -163,10 +161,7 @@ class Authenticator:
         expires = identity.claims.get("exp")
         if not token or not isinstance(expires, int | float) or isinstance(expires, bool):
             return  # no expiry to bound the entry by: verify such tokens every time
-        until = min(self._clock() + TOKEN_CACHE_SECONDS, float(expires))
-        self._tokens[token] = (until, identity)
-        if len(self._tokens) > TOKEN_CACHE_SIZE:
-            self._tokens.popitem(last=False)
+        self._tokens.put(token, identity, until=float(expires))
 
     def _authorize(self, route: Route, identity: Identity) -> None:
         missing = sorted(set(route.scopes) - identity.scopes)

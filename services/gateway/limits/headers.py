@@ -17,23 +17,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, NamedTuple
 
+from services.gateway.limits.policy import PolicyState, QuotaState
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
-
-if TYPE_CHECKING:  # quotas -> bucket -> this module: a runtime import would be circular
-    from services.gateway.quotas import QuotaState
 
 RATE_LIMITED = PROBLEM_TYPE_BASE + "rate-limited"
 QUOTA_EXCEEDED = PROBLEM_TYPE_BASE + "quota-exceeded"
-
-
-class PolicyState(NamedTuple):  # a tuple: built for every level of every request
-    name: str  # global | route | key | ip | quota-day | quota-week | quota-month
-    quota: int  # q
-    window: int  # w, seconds
-    remaining: int  # r
-    reset: int  # t, seconds
 
 
 def rate_limit_headers(

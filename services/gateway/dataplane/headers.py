@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from services.gateway.clientip import ClientInfo
-from services.gateway.identity import IDENTITY_HEADERS, IDENTITY_PREFIX
+from services.gateway.auth.identity import IDENTITY_HEADERS, IDENTITY_PREFIX
+from services.gateway.dataplane.clientip import ClientInfo
 
 HOP_BY_HOP = frozenset(
     {

@@ -24,9 +24,9 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 from pymongo import IndexModel
 
-from services.gateway.identity import Identity
-from services.gateway.quotas import Quotas
-from services.gateway.routetable import Route
+from services.gateway.auth.identity import Identity
+from services.gateway.limits.quotas import Quotas
+from services.gateway.routing.table import Route
 from shared.bus.base import Bus
 from shared.events.contracts.gateway import USAGE_REPORTED, UsageReported
 from shared.storeops import WriterCounters

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from services.gateway.routetable import Retries
+from services.gateway.routing.table import Retries
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 _FLOOR = 3.0

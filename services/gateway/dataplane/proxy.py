@@ -19,16 +19,16 @@ from multidict import CIMultiDict
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.gateway.headers import response_headers
-from services.gateway.retrybudget import IDEMPOTENT, backoff_seconds
-from services.gateway.routetable import Route
-from services.gateway.routing import UpstreamState
+from services.gateway.dataplane.headers import response_headers
+from services.gateway.routing.live import UpstreamState
+from services.gateway.routing.retries import IDEMPOTENT, backoff_seconds
+from services.gateway.routing.table import Route
 from services.gateway.waf.engine import BODY_REJECTION
 from shared.http.problems import Problem
 from shared.telemetry import w3c
 
 log = logging.getLogger("gateway.proxy")
-_tracer = trace.get_tracer("services.gateway.proxy")
+_tracer = trace.get_tracer("services.gateway.dataplane.proxy")
 RETRY_STATUSES = frozenset({502, 503, 504})
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
 Decorate = Callable[[web.StreamResponse], None]

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
 
-from services.gateway.routetable import CircuitBreaker
+from services.gateway.routing.table import CircuitBreaker
 
 Clock = Callable[[], float]
 

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from functools import cache
 from typing import Any
 
 from aiohttp import web
 
-from services.gateway.auth import API_KEY_HEADER
-from services.gateway.openapi_admin import build_admin
-from services.gateway.openapi_parts import (
+from services.gateway.auth.authenticator import API_KEY_HEADER
+from services.gateway.openapi.admin import build_admin
+from services.gateway.openapi.parts import (
     DOC_VERSION,
     OPENAPI_VERSION,
     base_components,
@@ -217,7 +216,3 @@ async def serve_public(request: web.Request) -> web.Response:
 
 async def serve_admin(request: web.Request) -> web.Response:
     return web.json_response(build_admin())
-
-
-if __name__ == "__main__":
-    sys.stdout.write(render())

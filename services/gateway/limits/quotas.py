@@ -26,7 +26,7 @@ from typing import Any
 from pymongo import IndexModel
 from pymongo.errors import PyMongoError
 
-from services.gateway.bucket import ceil_seconds
+from services.gateway.limits.policy import QuotaState
 from shared.storeops import WriterCounters
 
 log = logging.getLogger("gateway.quotas")
@@ -50,26 +50,6 @@ def period_bounds(period: str, now: datetime) -> tuple[datetime, datetime]:
         end = start.replace(year=start.year + 1, month=1) if start.month == 12 else None
         return start, end or start.replace(month=start.month + 1)
     raise ValueError(f"unknown quota period {period!r}")
-
-
-@dataclass(frozen=True)
-class QuotaState:
-    period: str
-    limit: int
-    used: int
-    start: datetime
-    end: datetime
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
-
-    @property
-    def window_seconds(self) -> int:
-        return int((self.end - self.start).total_seconds())
-
-    def reset_in(self, now: datetime) -> int:
-        return max(1, ceil_seconds((self.end - now).total_seconds()))
 
 
 class QuotaExceededError(Exception):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
@@ -29,8 +28,9 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from yarl import URL
 
-from services.gateway.identity import Identity
-from services.gateway.routetable import Route
+from services.gateway.auth.identity import Identity
+from services.gateway.routing.table import Route
+from shared.cache import TtlCache
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
 from shared.security import JwksCache, JwtVerifier, TokenError
 
@@ -81,8 +81,12 @@ class Gatekeeper:
             leeway=5.0,
         )
         self._clock = clock
-        self._tokens: OrderedDict[tuple[str, str], tuple[float, dict[str, Any]]] = OrderedDict()
-        self._exempt: OrderedDict[tuple[str, str], tuple[float, bool]] = OrderedDict()
+        self._tokens = TtlCache[tuple[str, str], dict[str, Any]](
+            max_size=CACHE_SIZE, ttl=CACHE_SECONDS, clock=clock
+        )
+        self._exempt = TtlCache[tuple[str, str], bool](
+            max_size=CACHE_SIZE, ttl=EXEMPT_CACHE_SECONDS, clock=clock
+        )
         self.checks = Counter(
             "gateway_zone_checks",
             "Requests to protected zones, by outcome.",
@@ -118,22 +122,17 @@ class Gatekeeper:
         raise _refusal(request, zone, reason)
 
     async def _verify(self, token: str, zone: str) -> dict[str, Any]:
-        now = self._clock()
         cached = self._tokens.get((token, zone))
-        if cached is not None and now < cached[0]:
-            return cached[1]
+        if cached is not None:
+            return cached
         claims = await self._verifier.verify(token, audience=zone)
-        until = min(now + CACHE_SECONDS, float(claims["exp"]))
-        self._tokens[(token, zone)] = (until, claims)
-        if len(self._tokens) > CACHE_SIZE:
-            self._tokens.popitem(last=False)
+        self._tokens.put((token, zone), claims, until=float(claims["exp"]))
         return claims
 
     async def _listed_exempt(self, zone: str, user: str) -> bool:
-        now = self._clock()
         cached = self._exempt.get((zone, user))
-        if cached is not None and now < cached[0]:
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             timeout = aiohttp.ClientTimeout(total=2)
             body = {"zone": zone, "user": user}
@@ -143,9 +142,7 @@ class Gatekeeper:
             log.warning("waiting room verify API unreachable: %s", exc)
             return False  # fail closed, and ask again next time
         exempt = answer.get("exempt") is True
-        self._exempt[(zone, user)] = (now + EXEMPT_CACHE_SECONDS, exempt)
-        if len(self._exempt) > CACHE_SIZE:
-            self._exempt.popitem(last=False)
+        self._exempt.put((zone, user), exempt)
         return exempt
 
     async def close(self) -> None:

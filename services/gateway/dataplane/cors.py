@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.gateway.clientip import client_info
-from services.gateway.routetable import Cors, Route
+from services.gateway.dataplane.clientip import client_info
+from services.gateway.routing.table import Cors, Route
 from shared.http.problems import problem_response
 
 GENERATED_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

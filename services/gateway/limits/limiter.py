@@ -33,18 +33,19 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
-from services.gateway.bucket import BucketMap, Level, TokenBucket, ceil_seconds
-from services.gateway.clientip import client_info
-from services.gateway.identity import Identity
-from services.gateway.limitheaders import (
+from services.gateway.auth.identity import Identity
+from services.gateway.dataplane.clientip import client_info
+from services.gateway.limits.bucket import BucketMap, Level, TokenBucket
+from services.gateway.limits.headers import (
     QUOTA_EXCEEDED,
     Admission,
     quota_policies,
     too_many_requests,
 )
-from services.gateway.plans import PlanStore
-from services.gateway.quotas import QuotaExceededError, Quotas, Reservation
-from services.gateway.routetable import Bucket, Route
+from services.gateway.limits.plans import PlanStore
+from services.gateway.limits.policy import ceil_seconds
+from services.gateway.limits.quotas import QuotaExceededError, Quotas, Reservation
+from services.gateway.routing.table import Bucket, Route
 from shared.http.problems import Problem
 
 __all__ = ["Admission", "Limiter", "LimiterSettings"]

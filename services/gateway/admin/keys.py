@@ -21,9 +21,9 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.gateway import keys
-from services.gateway.apikeys import ApiKey
-from services.gateway.plans import DEFAULT_PLAN_ID, PlanLimits, UsagePlan
+from services.gateway.auth.apikeys import ApiKey
+from services.gateway.components import COMPONENTS
+from services.gateway.limits.plans import DEFAULT_PLAN_ID, PlanLimits, UsagePlan
 from shared.http.problems import Problem, field_errors
 
 routes = web.RouteTableDef()
@@ -62,21 +62,21 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
 @routes.post("/admin/plans")
 async def create_plan(request: web.Request) -> web.Response:
     plan: UsagePlan = await _parse(request, UsagePlan, "plan")
-    if not await request.app[keys.PLANS].create(plan):
+    if not await request.app[COMPONENTS].plans.create(plan):
         raise Problem(409, f"Plan {plan.id!r} exists; use PUT /admin/plans/{plan.id} to change it.")
     return web.json_response(plan.model_dump(mode="json"), status=201)
 
 
 @routes.get("/admin/plans")
 async def list_plans(request: web.Request) -> web.Response:
-    plans = await request.app[keys.PLANS].list()
+    plans = await request.app[COMPONENTS].plans.list()
     return web.json_response({"plans": [plan.model_dump(mode="json") for plan in plans]})
 
 
 @routes.get("/admin/plans/{id}")
 async def get_plan(request: web.Request) -> web.Response:
     plan_id = request.match_info["id"]
-    plan = await request.app[keys.PLANS].get(plan_id)
+    plan = await request.app[COMPONENTS].plans.get(plan_id)
     if plan is None:
         raise Problem(404, f"No plan {plan_id!r}.")
     return web.json_response(plan.model_dump(mode="json"))
@@ -89,17 +89,17 @@ async def put_plan(request: web.Request) -> web.Response:
         plan = UsagePlan(id=request.match_info["id"], **limits.model_dump())
     except ValidationError as exc:
         raise _invalid(exc, "plan") from None
-    created = await request.app[keys.PLANS].put(plan)
+    created = await request.app[COMPONENTS].plans.put(plan)
     return web.json_response(plan.model_dump(mode="json"), status=201 if created else 200)
 
 
 @routes.delete("/admin/plans/{id}")
 async def delete_plan(request: web.Request) -> web.Response:
     plan_id = request.match_info["id"]
-    in_use = await request.app[keys.API_KEYS].count_active(plan_id)
+    in_use = await request.app[COMPONENTS].api_keys.count_active(plan_id)
     if in_use:
         raise Problem(409, f"Plan {plan_id!r} is used by {in_use} active key(s).")
-    if not await request.app[keys.PLANS].delete(plan_id):
+    if not await request.app[COMPONENTS].plans.delete(plan_id):
         raise Problem(404, f"No stored plan {plan_id!r}.")
     return web.Response(status=204)
 
@@ -107,10 +107,10 @@ async def delete_plan(request: web.Request) -> web.Response:
 @routes.post("/admin/keys")
 async def create_key(request: web.Request) -> web.Response:
     order: NewKey = await _parse(request, NewKey, "key")
-    if await request.app[keys.PLANS].get(order.plan_id) is None:
+    if await request.app[COMPONENTS].plans.get(order.plan_id) is None:
         errors = [{"field": "plan_id", "message": f"no plan {order.plan_id!r}"}]
         raise Problem(400, "Invalid key: plan_id.", extra={"errors": errors})
-    key, plaintext = await request.app[keys.API_KEYS].create(
+    key, plaintext = await request.app[COMPONENTS].api_keys.create(
         order.name, order.plan_id, scopes=order.scopes, roles=order.roles
     )
     body = {**_key_json(key), "key": plaintext}
@@ -121,7 +121,7 @@ async def create_key(request: web.Request) -> web.Response:
 @routes.get("/admin/keys")
 async def list_keys(request: web.Request) -> web.Response:
     include_revoked = request.query.get("include_revoked", "true").lower() not in {"false", "0"}
-    found = await request.app[keys.API_KEYS].list(
+    found = await request.app[COMPONENTS].api_keys.list(
         plan_id=request.query.get("plan_id"), include_revoked=include_revoked
     )
     return web.json_response({"keys": [_key_json(key) for key in found]})
@@ -129,7 +129,7 @@ async def list_keys(request: web.Request) -> web.Response:
 
 @routes.get("/admin/keys/{id}")
 async def get_key(request: web.Request) -> web.Response:
-    key = await request.app[keys.API_KEYS].get(request.match_info["id"])
+    key = await request.app[COMPONENTS].api_keys.get(request.match_info["id"])
     if key is None:
         raise Problem(404, f"No API key {request.match_info['id'][:40]!r}.")
     return web.json_response(_key_json(key))
@@ -137,7 +137,7 @@ async def get_key(request: web.Request) -> web.Response:
 
 @routes.delete("/admin/keys/{id}")
 async def revoke_key(request: web.Request) -> web.Response:
-    if not await request.app[keys.API_KEYS].revoke(request.match_info["id"]):
+    if not await request.app[COMPONENTS].api_keys.revoke(request.match_info["id"]):
         raise Problem(404, f"No API key {request.match_info['id'][:40]!r}.")
     return web.Response(status=204)
 
@@ -155,7 +155,7 @@ def _day(request: web.Request, name: str, default: date) -> date:
 
 @routes.get("/admin/usage/{key_id}")
 async def key_usage(request: web.Request) -> web.Response:
-    key = await request.app[keys.API_KEYS].get(request.match_info["key_id"])
+    key = await request.app[COMPONENTS].api_keys.get(request.match_info["key_id"])
     if key is None:
         raise Problem(404, f"No API key {request.match_info['key_id'][:40]!r}.")
     today = datetime.now(UTC).date()
@@ -163,14 +163,14 @@ async def key_usage(request: web.Request) -> web.Response:
     since = _day(request, "from", until - timedelta(days=30))
     if since > until or (until - since).days >= MAX_USAGE_DAYS:
         raise Problem(400, f"Invalid query: from..to must be 0 to {MAX_USAGE_DAYS - 1} days.")
-    rows = await request.app[keys.METERING].usage(key.id, since=since, until=until)
+    rows = await request.app[COMPONENTS].metering.usage(key.id, since=since, until=until)
     routes_total: dict[str, dict[str, int]] = {}
     for row in rows:
         total = routes_total.setdefault(row.route_id, dict.fromkeys(_COUNTS, 0))
         for name in _COUNTS:
             total[name] += getattr(row, name)
-    plan = await request.app[keys.PLANS].resolve(key.plan_id)
-    limiter = request.app[keys.LIMITER]
+    plan = await request.app[COMPONENTS].plans.resolve(key.plan_id)
+    limiter = request.app[COMPONENTS].limiter
     quotas = await limiter.quotas.current(key.id, plan.quotas())
     body = {
         "key_id": key.id,

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from services.gateway.breaker import Breaker
-from services.gateway.retrybudget import RetryBudget
-from services.gateway.routetable import RouteTable, Upstream, expand_addresses
+from services.gateway.routing.breaker import Breaker
+from services.gateway.routing.retries import RetryBudget
+from services.gateway.routing.table import RouteTable, Upstream, expand_addresses
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.validation import check_schema
 

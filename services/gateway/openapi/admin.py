@@ -17,10 +17,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from services.gateway.admin_keys import NewKey
-from services.gateway.apikeys import ApiKey
-from services.gateway.breaker import State
-from services.gateway.openapi_parts import (
+from services.gateway.admin.keys import NewKey
+from services.gateway.auth.apikeys import ApiKey
+from services.gateway.limits.plans import PLAN_ID_PATTERN, PlanLimits, UsagePlan
+from services.gateway.openapi.parts import (
     DOC_VERSION,
     JSON,
     OPENAPI_VERSION,
@@ -30,8 +30,8 @@ from services.gateway.openapi_parts import (
     problem,
     ref,
 )
-from services.gateway.plans import PLAN_ID_PATTERN, PlanLimits, UsagePlan
-from services.gateway.routetable import RouteTable
+from services.gateway.routing.breaker import State
+from services.gateway.routing.table import RouteTable
 from services.gateway.waf.admin import ManualBlock
 
 # --- views of the dict answers --------------------------------------------------------------

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.gateway import cors, keys
-from services.gateway.clientip import CLIENT, resolve
-from services.gateway.headers import upstream_request_headers
-from services.gateway.identity import Identity
-from services.gateway.proxy import Body, forward
-from services.gateway.routetable import Route
-from services.gateway.websocket import is_upgrade, proxy_websocket
+from services.gateway.auth.identity import Identity
+from services.gateway.components import COMPONENTS
+from services.gateway.dataplane import cors
+from services.gateway.dataplane.clientip import CLIENT, resolve
+from services.gateway.dataplane.headers import upstream_request_headers
+from services.gateway.dataplane.proxy import Body, forward
+from services.gateway.dataplane.websocket import is_upgrade, proxy_websocket
+from services.gateway.routing.table import Route
 from shared.http.keys import HTTP_CLIENT, REQUEST_ID
 from shared.http.problems import Problem
 
 
 async def gateway(request: web.Request) -> web.StreamResponse:
     app = request.app
-    trusted = app[keys.TRUSTED_PROXIES]
+    trusted = app[COMPONENTS].trusted_proxies
     client = resolve(request, trusted)
     request[CLIENT] = client
-    table = app[keys.ROUTING].table
+    table = app[COMPONENTS].routing.table
     route = table.match(request.path, request.method) or table.match_path(request.path)
-    waf = app[keys.WAF]
+    waf = app[COMPONENTS].waf
     identity: Identity | None = None
     try:
         inspected = await waf.inspect(request, route)
@@ -36,18 +37,18 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         preflight = cors.preflight(request, route, security=waf.security_headers)
         if preflight is not None:
             return preflight
-        identity = await app[keys.AUTH].authenticate(request, route)
+        identity = await app[COMPONENTS].auth.authenticate(request, route)
         if route.protected_zone is not None:  # waiting-room access token (zones.py)
-            await app[keys.ZONES].guard(request, route, identity)
-        admission = await app[keys.LIMITER].admit(
+            await app[COMPONENTS].zones.guard(request, route, identity)
+        admission = await app[COMPONENTS].limiter.admit(
             request, route, identity, global_limit=table.global_rate_limit
         )
     except web.HTTPException as exc:
         if exc.status == 429 and identity is not None and route is not None:
-            app[keys.METERING].record(identity, route, exc.status, throttled=True)
+            app[COMPONENTS].metering.record(identity, route, exc.status, throttled=True)
         cors.decorate(request, exc, route, security=waf.security_headers)
         raise
-    routing = app[keys.ROUTING]
+    routing = app[COMPONENTS].routing
     upstream = routing.upstreams[route.upstream]
     headers = upstream_request_headers(
         request, client, request[REQUEST_ID], identity.headers(), keep_length=inspected is None
@@ -67,9 +68,9 @@ async def gateway(request: web.Request) -> web.StreamResponse:
     except web.HTTPException as exc:
         exc.headers.update(admission.headers())
         cors.decorate(request, exc, route, security=waf.security_headers)
-        app[keys.METERING].record(identity, route, exc.status, throttled=False)
+        app[COMPONENTS].metering.record(identity, route, exc.status, throttled=False)
         raise
-    app[keys.METERING].record(identity, route, response.status, throttled=False)
+    app[COMPONENTS].metering.record(identity, route, response.status, throttled=False)
     return response
 
 
@@ -78,5 +79,5 @@ def _body(request: web.Request, route: Route, inspected: bytes | None) -> Body:
         return inspected
     if not request.body_exists:
         return None
-    waf = request.app[keys.WAF]
+    waf = request.app[COMPONENTS].waf
     return lambda: waf.stream_body(request, route)

@@ -13,14 +13,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from collections.abc import Iterable
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from services.gateway import admin_keys, keys, openapi
-from services.gateway.routing import RouteTableError
+from services.gateway.admin import keys as admin_keys
+from services.gateway.components import COMPONENTS
+from services.gateway.openapi import public as openapi
+from services.gateway.routing.live import RouteTableError
 from services.gateway.waf import admin as waf_admin
 from shared.http import health
 from shared.http.adminauth import check_admin_token
@@ -45,7 +46,7 @@ async def require_admin_token(request: web.Request, handler: Handler) -> web.Str
 
 
 def _describe(request: web.Request) -> dict[str, Any]:
-    routing = request.app[keys.ROUTING]
+    routing = request.app[COMPONENTS].routing
     table = routing.table.model_dump(mode="json")
     breakers = {name: state.breaker.state.value for name, state in routing.upstreams.items()}
     return {"version": routing.version, "table": table, "breakers": breakers}
@@ -82,7 +83,7 @@ def _apply(request: web.Request, text: str | None) -> web.Response:
             "edit the route file and POST /admin/routes/reload",
         )
     try:
-        request.app[keys.ROUTING].reload(text)
+        request.app[COMPONENTS].routing.reload(text)
     except RouteTableError as exc:
         log.warning("route reload refused: %s", exc)
         raise Problem(422, f"{exc}; the running table is unchanged") from None
@@ -91,7 +92,7 @@ def _apply(request: web.Request, text: str | None) -> web.Response:
     return web.json_response(_describe(request))
 
 
-def init_admin_app(public: web.Application, shared: Iterable[web.AppKey[Any]]) -> web.Application:
+def init_admin_app(public: web.Application) -> web.Application:
     app = web.Application(
         middlewares=[observe, require_admin_token], client_max_size=MAX_TABLE_BYTES
     )
@@ -100,8 +101,7 @@ def init_admin_app(public: web.Application, shared: Iterable[web.AppKey[Any]]) -
     app[METRICS] = Metrics("gateway-admin")
     app[READINESS] = {}
     app.on_response_prepare.append(stamp_request_id)
-    for key in shared:
-        app[key] = public[key]
+    app[COMPONENTS] = public[COMPONENTS]
     health.add_routes(app)
     app.add_routes(routes)
     app.add_routes(waf_admin.routes)

@@ -15,10 +15,10 @@ import jwt
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from services.gateway.auth import Authenticator, credentials
-from services.gateway.identity import Identity
-from services.gateway.routetable import Route
-from services.gateway.zones import ISSUER, REQUEST_TOKEN
+from services.gateway.auth.authenticator import Authenticator, credentials
+from services.gateway.auth.identity import Identity
+from services.gateway.auth.zones import ISSUER, REQUEST_TOKEN
+from services.gateway.routing.table import Route
 
 
 def is_access_token(token: str) -> bool:
