@@ -18,7 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from services.gateway.auth.apikeys import ApiKeyStore
-from services.gateway.auth.zonebearer import ZoneAuthenticator
+from services.gateway.auth.authenticator import Authenticator
 from services.gateway.auth.zones import Gatekeeper
 from services.gateway.limits.limiter import Limiter
 from services.gateway.limits.metering import Metering
@@ -40,7 +40,7 @@ class Components:
     waf: Waf
     api_keys: ApiKeyStore
     plans: PlanStore
-    auth: ZoneAuthenticator
+    auth: Authenticator
     zones: Gatekeeper
     limiter: Limiter
     metering: Metering
@@ -89,7 +89,7 @@ async def open_components(
         waf=waf or Waf(settings, registry=registry),
         api_keys=api_keys,
         plans=plans,
-        auth=ZoneAuthenticator(verifier=verifier, api_keys=api_keys, registry=registry),
+        auth=Authenticator(verifier=verifier, api_keys=api_keys, registry=registry),
         zones=gatekeeper,
         limiter=Limiter(
             settings, plans=plans, registry=registry, workers=settings.workers, quotas=quotas

@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 from pymongo.errors import PyMongoError
 
 from services.gateway.auth.apikeys import ApiKey, ApiKeyStore
 from services.gateway.auth.identity import ANONYMOUS, Identity
+from services.gateway.auth.tokens import is_access_token
+from services.gateway.request import Request
 from services.gateway.routing.table import AuthPolicy, Route
 from shared.cache import TtlCache
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
@@ -50,8 +51,14 @@ def _words(value: Any) -> frozenset[str]:
     return frozenset()
 
 
-def credentials(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
-    """(bearer token, API key) as presented; other Authorization schemes are ignored."""
+def credentials(
+    headers: Mapping[str, str], route: Route | None = None
+) -> tuple[str | None, str | None]:
+    """(bearer token, API key) as presented; other Authorization schemes are ignored.
+
+    On a route with `protected_zone`, a bearer token the waiting room issued is that zone's
+    access token (zones.py reads it), not a user credential: it is left out here, so a visitor
+    holding only an access token is anonymous rather than refused."""
     bearer: str | None = None
     key = headers.get(API_KEY_HEADER)
     authorization = headers.get("Authorization")
@@ -59,6 +66,8 @@ def credentials(headers: Mapping[str, str]) -> tuple[str | None, str | None]:
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() == "bearer":
             bearer = value.strip()
+            if route is not None and route.protected_zone is not None and is_access_token(bearer):
+                bearer = None
         elif scheme.lower() == "apikey" and key is None:
             key = value.strip()
     return bearer, (key.strip() if key is not None else None)
@@ -111,9 +120,9 @@ class Authenticator:
             registry=registry,
         )
 
-    async def authenticate(self, request: web.BaseRequest, route: Route) -> Identity:
+    async def authenticate(self, request: Request, route: Route) -> Identity:
         """The caller's identity, or Problem 401/403 when the route's policy is not met."""
-        bearer, presented = credentials(request.headers)
+        bearer, presented = credentials(request.headers, route)
         key: ApiKey | None = None
         if presented is not None:
             try:

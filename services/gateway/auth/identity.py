@@ -57,6 +57,9 @@ class Identity:
     _headers: dict[str, str] = field(
         default_factory=dict, init=False, repr=False, hash=False, compare=False
     )
+    _raw: list[tuple[bytes, bytes]] = field(
+        default_factory=list, init=False, repr=False, hash=False, compare=False
+    )
 
     @property
     def anonymous(self) -> bool:
@@ -67,6 +70,15 @@ class Identity:
         if not self._headers:
             self._headers.update(self._build_headers())
         return dict(self._headers)
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as header lines (bytes), built once per identity."""
+        if not self._raw:
+            self._raw.extend(
+                (name.encode(), value.encode("utf-8", "surrogateescape"))
+                for name, value in self.headers().items()
+            )
+        return self._raw
 
     def _build_headers(self) -> dict[str, str]:
         out: dict[str, str] = {KIND_HEADER: self.kind}

@@ -1,8 +1,9 @@
 """Gatekeeping for routes with `protected_zone`: a valid waiting-room access token or no entry.
 
 The token (ES256, `iss=surge-waitingroom`, `aud=<zone>`) comes from `Authorization: Bearer`
-(see zonebearer.py), the `surge_access_<zone>` cookie the waiting room page sets, or
-`X-Access-Token`, and is verified OFFLINE against the waiting room's JWKS: no call per request.
+(a credential source of its own: auth/tokens.py), the `surge_access_<zone>` cookie the waiting
+room page sets, or `X-Access-Token`, and is verified OFFLINE against the waiting room's JWKS:
+no call per request.
 Replay is not detected here (a completed token stays valid until `exp`); the upstream's
 `complete` call is where a token is consumed, and refused the second time.
 
@@ -29,6 +30,8 @@ from prometheus_client import CollectorRegistry, Counter
 from yarl import URL
 
 from services.gateway.auth.identity import Identity
+from services.gateway.auth.tokens import ISSUER, is_access_token
+from services.gateway.request import Request
 from services.gateway.routing.table import Route
 from shared.cache import TtlCache
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
@@ -36,7 +39,6 @@ from shared.security import JwksCache, JwtVerifier, TokenError
 
 log = logging.getLogger("gateway.zones")
 
-ISSUER = "surge-waitingroom"
 ACCESS_HEADER = "X-Access-Token"
 COOKIE_PREFIX = "surge_access_"
 EXEMPT_CLAIM = "waitingroom_exempt"
@@ -46,7 +48,6 @@ ACCESS_REQUIRED = PROBLEM_TYPE_BASE + "waitingroom-access-required"
 CACHE_SECONDS = 30.0  # verified tokens, like the authenticator's cache (bounded by exp)
 EXEMPT_CACHE_SECONDS = 30.0
 CACHE_SIZE = 10_000
-REQUEST_TOKEN = web.RequestKey("waitingroom_access_token", str)  # set by zonebearer.py
 
 
 def zone_of(route: Route, path: str) -> str | None:
@@ -94,7 +95,7 @@ class Gatekeeper:
             registry=registry if registry is not None else CollectorRegistry(),
         )
 
-    async def guard(self, request: web.Request, route: Route, identity: Identity) -> None:
+    async def guard(self, request: Request, route: Route, identity: Identity) -> None:
         """Return when the caller may enter the route's zone; raise the refusal otherwise."""
         zone = zone_of(route, request.path)
         if zone is None:
@@ -154,15 +155,15 @@ def _claims_exempt(identity: Identity, zone: str) -> bool:
     return claim is True or (isinstance(claim, list) and zone in claim)
 
 
-def _presented(request: web.Request, zone: str) -> str | None:
-    return (
-        request.get(REQUEST_TOKEN)
-        or request.headers.get(ACCESS_HEADER)
-        or request.cookies.get(COOKIE_PREFIX + zone)
-    )
+def _presented(request: Request, zone: str) -> str | None:
+    authorization = request.headers.get("Authorization", "")
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer" and is_access_token(value.strip()):
+        return value.strip()
+    return request.headers.get(ACCESS_HEADER) or request.cookies.get(COOKIE_PREFIX + zone)
 
 
-def _refusal(request: web.Request, zone: str, reason: str) -> web.HTTPException:
+def _refusal(request: Request, zone: str, reason: str) -> web.HTTPException:
     page = PAGE + "?" + urlencode({"zone": zone, "return": request.path_qs})
     if reason == "jwks_unavailable":
         return Problem(

@@ -13,14 +13,14 @@ ones; gateway-generated responses (errors, preflights) also get a locked-down CS
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 
-from aiohttp import web
-
-from services.gateway.dataplane.clientip import client_info
+from services.gateway.dataplane.headers import ResponseHeaders
+from services.gateway.request import Request
 from services.gateway.routing.table import Cors, Route
-from shared.http.problems import problem_response
+from shared.http.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 GENERATED_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 HSTS = "max-age=31536000"
@@ -43,11 +43,20 @@ class SecurityHeaders:
 DEFAULT_SECURITY = SecurityHeaders()
 
 
-def is_https(request: web.BaseRequest) -> bool:
-    return client_info(request).proto == "https"
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An answer the gateway gives itself (a preflight)."""
+
+    status: int
+    headers: ResponseHeaders
+    body: bytes = b""
 
 
-def is_preflight(request: web.BaseRequest) -> bool:
+def is_https(request: Request) -> bool:
+    return request.client.proto == "https"
+
+
+def is_preflight(request: Request) -> bool:
     return (
         request.method == "OPTIONS"
         and "Origin" in request.headers
@@ -72,8 +81,8 @@ def match_origin(cors: Cors, origin: str) -> tuple[bool, bool]:
 
 
 def preflight(
-    request: web.BaseRequest, route: Route | None, security: SecurityHeaders = DEFAULT_SECURITY
-) -> web.StreamResponse | None:
+    request: Request, route: Route | None, security: SecurityHeaders = DEFAULT_SECURITY
+) -> Reply | None:
     """The gateway's answer to a CORS preflight on a CORS route, else None (proxy it)."""
     if route is None or route.cors is None or not is_preflight(request):
         return None
@@ -95,94 +104,86 @@ def preflight(
         refusal = f"method {method[:20]!r} is not allowed by this route's CORS policy"
     elif "*" not in headers and (unlisted := [h for h in requested if h not in headers]):
         refusal = f"headers {', '.join(unlisted)[:200]} are not allowed by this route's CORS policy"
+    out = ResponseHeaders()
     if refusal is not None:
-        response: web.StreamResponse = problem_response(
-            403, refusal, title="CORS preflight refused"
-        )
+        status = 403
+        body = json.dumps(problem_body(403, refusal, title="CORS preflight refused")).encode()
+        out.add("Content-Type", PROBLEM_CONTENT_TYPE)
     else:
-        response = web.Response(status=204)
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = ", ".join(methods)
+        status, body = 204, b""
+        out.add("Access-Control-Allow-Origin", origin)
+        out.add("Access-Control-Allow-Methods", ", ".join(methods))
         allow_headers = requested if "*" in headers else cors.allow_headers
         if allow_headers:
-            response.headers["Access-Control-Allow-Headers"] = ", ".join(allow_headers)
-        response.headers["Access-Control-Max-Age"] = str(cors.max_age_seconds)
+            out.add("Access-Control-Allow-Headers", ", ".join(allow_headers))
+        out.add("Access-Control-Max-Age", str(cors.max_age_seconds))
         if cors.allow_credentials and explicit:
-            response.headers["Access-Control-Allow-Credentials"] = "true"
+            out.add("Access-Control-Allow-Credentials", "true")
     for name in _PREFLIGHT_VARY:
-        add_vary(response, name)
-    add_security_headers(request, response, security, generated=True)
-    return response
+        add_vary(out, name)
+    add_security_headers(request, out, security, generated=True)
+    return Reply(status, out, body)
 
 
 def decorate(
-    request: web.BaseRequest,
-    response: web.StreamResponse,
+    request: Request,
+    headers: ResponseHeaders,
     route: Route | None,
     *,
     upstream: bool = False,
     security: SecurityHeaders = DEFAULT_SECURITY,
 ) -> None:
-    """CORS headers for the route and security headers; call before the response is prepared.
+    """CORS headers for the route and security headers, on a response not yet sent.
 
     `upstream=True` for a proxied upstream response: its own security headers are kept and no
     CSP is added; on a CORS route its Access-Control-* headers are replaced by the gateway's.
     """
-    if response.prepared:
-        return
     if route is not None and route.cors is not None:
-        _apply_cors(request, response, route.cors, upstream=upstream)
-    add_security_headers(request, response, security, generated=not upstream)
+        _apply_cors(request, headers, route.cors, upstream=upstream)
+    add_security_headers(request, headers, security, generated=not upstream)
 
 
-def _apply_cors(
-    request: web.BaseRequest, response: web.StreamResponse, cors: Cors, *, upstream: bool
-) -> None:
+def _apply_cors(request: Request, headers: ResponseHeaders, cors: Cors, *, upstream: bool) -> None:
     if upstream:
-        for name in [
-            name for name in response.headers if name.lower().startswith("access-control-")
-        ]:
-            del response.headers[name]
-    add_vary(response, "Origin")
+        headers.remove_prefix("access-control-")
+    add_vary(headers, "Origin")
     origin = request.headers.get("Origin")
     if origin is None:
         return
     allowed, explicit = match_origin(cors, origin)
     if not allowed:
         return
-    response.headers["Access-Control-Allow-Origin"] = origin
+    headers.set("Access-Control-Allow-Origin", origin)
     if cors.expose_headers:
-        response.headers["Access-Control-Expose-Headers"] = ", ".join(cors.expose_headers)
+        headers.set("Access-Control-Expose-Headers", ", ".join(cors.expose_headers))
     if cors.allow_credentials and explicit:
-        response.headers["Access-Control-Allow-Credentials"] = "true"
+        headers.set("Access-Control-Allow-Credentials", "true")
 
 
 def add_security_headers(
-    request: web.BaseRequest,
-    response: web.StreamResponse,
+    request: Request,
+    headers: ResponseHeaders,
     security: SecurityHeaders = DEFAULT_SECURITY,
     *,
     generated: bool,
 ) -> None:
-    if not security.enabled or response.prepared:
+    if not security.enabled:
         return
-    headers = response.headers
     if generated:
-        headers.update(_BASE_SECURITY)
-        headers["Content-Security-Policy"] = GENERATED_CSP
+        headers.update(_BASE_SECURITY_ITEMS)
+        headers.set("Content-Security-Policy", GENERATED_CSP)
     else:  # an upstream's own values win
         for name, value in _BASE_SECURITY_ITEMS:
-            if name not in headers:
-                headers[name] = value
+            headers.setdefault(name, value)
     if is_https(request):
         if generated:
-            headers["Strict-Transport-Security"] = HSTS
+            headers.set("Strict-Transport-Security", HSTS)
         else:
             headers.setdefault("Strict-Transport-Security", HSTS)
 
 
-def add_vary(response: web.StreamResponse, name: str) -> None:
-    current = [item.strip() for item in response.headers.get("Vary", "").split(",") if item.strip()]
+def add_vary(headers: ResponseHeaders, name: str) -> None:
+    current = [item.strip() for item in (headers.get("Vary") or "").split(",") if item.strip()]
     if "*" in current or name.lower() in (item.lower() for item in current):
         return
-    response.headers["Vary"] = ", ".join([*current, name])
+    headers.set("Vary", ", ".join([*current, name]))

@@ -1,64 +1,137 @@
-"""Forward one request to its upstream and stream the answer back.
+"""Forward one request to its upstream over the pool and relay the answer.
 
-Bodies stream both ways: the request body goes out as the client sends it (bounded by the WAF),
-the response is relayed chunk by chunk, compressed bytes untouched. Idempotent requests with a
-replayable body are retried on connection errors and 502/503/504, with backoff, full jitter and
-the upstream's retry budget. Each attempt asks the upstream's circuit breaker first.
+Bodies stream both ways with flow control: the request body is written as the client sends it
+(bounded by the WAF), waiting whenever the upstream connection's buffer is full; the response
+is written to the client as it arrives, and the upstream is not read while the client's buffer
+is full. A response that arrived whole is answered in one write. Idempotent requests with a
+replayable body are retried on connection errors, timeouts and 502/503/504, with backoff, full
+jitter and the upstream's retry budget; each attempt asks the upstream's circuit breaker first.
+A reused keep-alive connection that the upstream closed before answering is replaced at once
+for an idempotent request (the request never reached the upstream's handler).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
-import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.gateway.dataplane.headers import response_headers
+from services.gateway.dataplane.headers import (
+    RawHeaders,
+    ResponseHeaders,
+    content_length,
+    response_headers,
+)
+from services.gateway.dataplane.response import Exchange
+from services.gateway.dataplane.upstream import Pool, UpstreamConnection
 from services.gateway.routing.live import UpstreamState
 from services.gateway.routing.retries import IDEMPOTENT, backoff_seconds
 from services.gateway.routing.table import Route
-from services.gateway.waf.engine import BODY_REJECTION
 from shared.http.problems import Problem
 from shared.telemetry import w3c
 
 log = logging.getLogger("gateway.proxy")
-_tracer = trace.get_tracer("services.gateway.dataplane.proxy")
+_tracer = trace.get_tracer("services.gateway.proxy")
 RETRY_STATUSES = frozenset({502, 503, 504})
 Body = bytes | Callable[[], AsyncIterator[bytes]] | None
-Decorate = Callable[[web.StreamResponse], None]
+Decorate = Callable[[int, ResponseHeaders], None]
 _ERROR = Status(StatusCode.ERROR)
+_END_OF_HEAD = b"\r\n"
 
 
-def upstream_url(route: Route, upstream: UpstreamState, request: web.Request) -> str:
-    path = request.raw_path.split("?", 1)[0]
-    if route.strip_prefix:
-        path = path[len(route.prefix.rstrip("/")) :] or "/"
-        if not path.startswith("/"):
-            path = "/" + path
-    query = request.query_string
-    return f"{upstream.base_url}{path}" + (f"?{query}" if query else "")
+class _StaleConnectionError(Exception):
+    """A reused connection closed before any answer: try a fresh one."""
+
+
+class Attempt:
+    """Receives one upstream response (the connection's `Receiver`)."""
+
+    __slots__ = (
+        "chunks",
+        "complete",
+        "conn",
+        "done",
+        "error",
+        "head",
+        "headers",
+        "keep_alive",
+        "sink",
+        "status",
+    )
+
+    def __init__(self, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop) -> None:
+        self.conn = conn
+        self.head: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] | None = None
+        self.chunks: list[bytes] = []
+        self.complete = False
+        self.error: BaseException | None = None
+        self.sink: Exchange | None = None
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.keep_alive = False
+
+    def on_head(self, status: int, headers: RawHeaders, keep_alive: bool) -> None:
+        self.status, self.headers, self.keep_alive = status, headers, keep_alive
+        if not self.head.done():
+            self.head.set_result(None)
+
+    def on_body(self, chunk: bytes) -> None:
+        sink = self.sink
+        if sink is None:
+            self.chunks.append(chunk)
+            return
+        sink.write(chunk)
+        client = sink.conn
+        if client.write_paused and not self.conn.closed:
+            self.conn.transport.pause_reading()  # the client reads slower than the upstream sends
+            client.on_writable.append(self._resume)
+
+    def _resume(self) -> None:
+        if not self.conn.closed:
+            self.conn.transport.resume_reading()
+
+    def on_end(self) -> None:
+        self.complete = True
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def on_error(self, exc: BaseException) -> None:
+        if self.complete:
+            return
+        self.error = exc
+        if not self.head.done():
+            self.head.set_result(None)
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+    def timed_out(self) -> None:
+        self.on_error(TimeoutError())
+        self.conn.abort()
 
 
 async def forward(
-    request: web.Request,
-    session: aiohttp.ClientSession,
+    exchange: Exchange,
     route: Route,
     upstream: UpstreamState,
-    headers: CIMultiDict[str],
+    pool: Pool,
+    head: bytes,
     body: Body,
     decorate: Decorate,
-) -> web.StreamResponse:
-    url = upstream_url(route, upstream, request)
+    parent: Context,
+) -> int:
+    """Relay the upstream's answer to `exchange` (returns its status) or raise the Problem to
+    answer instead."""
+    method = exchange.request.method
     replayable = not callable(body)
-    retries = route.retries.attempts if request.method in IDEMPOTENT and replayable else 0
+    idempotent = method in IDEMPOTENT and replayable
+    retries = route.retries.attempts if idempotent else 0
     upstream.budget.deposit(route.retries.budget_ratio)
-    timeout = _timeout(route.timeouts.total_seconds, route.timeouts.connect_seconds)
     attempt = 0
     while True:
         if not upstream.breaker.allow():
@@ -68,12 +141,17 @@ async def forward(
                 f"upstream {upstream.name!r} is failing; its circuit breaker is open",
                 headers={"Retry-After": str(wait)},
             )
-        data = body() if callable(body) else body
         may_retry = attempt < retries and upstream.budget.available()
-        outcome = await _attempt(
-            request, session, upstream, url, headers, data, timeout, decorate, may_retry
-        )
-        if not isinstance(outcome, Problem):  # (a Problem is a Response too in aiohttp 3)
+        try:
+            outcome = await _attempt(
+                exchange, route, upstream, pool, head, body, decorate, parent, may_retry
+            )
+        except _StaleConnectionError:
+            if idempotent:
+                continue  # not counted: the request never reached the upstream's handler
+            upstream.breaker.record(False)
+            outcome = Problem(502, f"upstream {upstream.name!r} closed the connection")
+        if isinstance(outcome, int):
             return outcome
         if attempt >= retries or not upstream.budget.withdraw():
             raise outcome
@@ -81,127 +159,167 @@ async def forward(
         attempt += 1
 
 
-@functools.lru_cache(maxsize=64)
-def _timeout(total: float, connect: float) -> aiohttp.ClientTimeout:
-    """One ClientTimeout per distinct route setting instead of one per request."""
-    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
-
-
 async def _attempt(
-    request: web.Request,
-    session: aiohttp.ClientSession,
+    exchange: Exchange,
+    route: Route,
     upstream: UpstreamState,
-    url: str,
-    headers: CIMultiDict[str],
-    data: bytes | AsyncIterator[bytes] | None,
-    limits: aiohttp.ClientTimeout,
+    pool: Pool,
+    head: bytes,
+    body: Body,
     decorate: Decorate,
+    parent: Context,
     may_retry: bool,
-) -> web.StreamResponse | Problem:
-    """One try: a relayed response, or the problem to answer if no retry follows."""
-    # Started by hand, not made current: nothing below reads the current span, and the
-    # context managers of `start_as_current_span` cost more than the span. Its context goes
-    # upstream in `traceparent`; `inject` overwrites the previous attempt's, so the headers
-    # built once per request serve every attempt without a copy.
-    method = request.method
-    span = _tracer.start_span(f"{method} {upstream.name}", kind=SpanKind.CLIENT)
-    # Only a recording span keeps attributes, and no sampler in use reads them at start.
+) -> int | Problem:
+    """One try: the relayed status, or the problem to answer if no retry follows."""
+    method = exchange.request.method
+    span = _tracer.start_span(f"{method} {upstream.name}", context=parent, kind=SpanKind.CLIENT)
     recording = span.is_recording()
     if recording:
         span.set_attributes(
             {
                 "http.request.method": method,
-                "url.full": url,
+                "url.full": upstream.base_url + exchange.request.target,
                 "server.address": upstream.host,
                 "peer.service": upstream.name,
             }
         )
+    slots = upstream.slots
+    await slots.acquire()  # no suspension while a slot is free
+    conn: UpstreamConnection | None = None
+    receiver: Attempt | None = None
+    timer: asyncio.TimerHandle | None = None
+    timeouts = route.timeouts
     try:
-        w3c.inject(headers, span)
-        slots = upstream.slots
-        await slots.acquire()  # no suspension while a slot is free
-        try:
-            async with session.request(
-                method,
-                url,
-                headers=headers,
-                data=data,
-                timeout=limits,
-                allow_redirects=False,
-                auto_decompress=False,
-                skip_auto_headers=_CLIENT_DEFAULTS,
-            ) as answer:
-                status = answer.status
-                if recording:
-                    span.set_attribute("http.response.status_code", status)
-                failed = status in RETRY_STATUSES
-                upstream.breaker.record(not failed)
-                if failed and may_retry:
-                    span.set_status(_ERROR)
-                    return _retryable(status, upstream)
-                return await _relay(request, answer, decorate)
-        except TimeoutError:
-            upstream.breaker.record(False)
-            span.set_status(Status(StatusCode.ERROR, "timeout"))
-            return Problem(504, f"upstream {upstream.name!r} did not answer in time")
-        except aiohttp.ClientError as exc:
-            if (rejection := _body_rejection(request)) is not None:
-                raise rejection from None
-            upstream.breaker.record(False)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-            log.warning("upstream %s failed: %s", upstream.name, exc)
-            return Problem(502, f"upstream {upstream.name!r} is unreachable")
-        finally:
-            slots.release()
-    except Exception as exc:
-        # as `start_as_current_span` did: the span notes an error that escapes (a 413 body)
-        span.record_exception(exc)
-        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        conn = pool.take()
+        reused = conn is not None
+        if conn is None:
+            try:
+                conn = await pool.connect(timeouts.connect_seconds)
+            except TimeoutError:
+                return _failed(span, upstream, 504, "did not accept a connection in time")
+            except OSError as exc:
+                log.warning("upstream %s unreachable: %s", upstream.name, exc)
+                return _failed(span, upstream, 502, "is unreachable")
+        loop = asyncio.get_running_loop()
+        receiver = Attempt(conn, loop)
+        conn.begin(receiver, head_only=method == "HEAD")
+        timer = loop.call_later(timeouts.total_seconds, receiver.timed_out)
+        trace_lines = _trace_lines(span)
+        request = exchange.request
+        if body is None:
+            conn.transport.write(head + trace_lines + _END_OF_HEAD)
+        elif not callable(body):
+            framing = b"Content-Length: %d\r\n\r\n" % len(body)
+            conn.transport.write(b"".join((head, trace_lines, framing, body)))
+        else:
+            framing = (
+                b"Transfer-Encoding: chunked\r\n\r\n"
+                if request.chunked
+                else b"Content-Length: %d\r\n\r\n" % (request.content_length or 0)
+            )
+            conn.transport.write(head + trace_lines + framing)
+            await _send_body(conn, body(), request.chunked)
+        await receiver.head
+        if receiver.error is not None:
+            error = receiver.error
+            if isinstance(error, TimeoutError):
+                span.set_status(Status(StatusCode.ERROR, "timeout"))
+                upstream.breaker.record(False)
+                return Problem(504, f"upstream {upstream.name!r} did not answer in time")
+            if reused and receiver.status == 0 and not callable(body):
+                raise _StaleConnectionError()
+            log.warning("upstream %s failed: %s", upstream.name, error)
+            return _failed(span, upstream, 502, "is unreachable")
+        status = receiver.status
+        if recording:
+            span.set_attribute("http.response.status_code", status)
+        failed = status in RETRY_STATUSES
+        upstream.breaker.record(not failed)
+        if failed and may_retry:
+            span.set_status(_ERROR)
+            return Problem(status, f"upstream {upstream.name!r} answered {status}")
+        await _relay(exchange, receiver, decorate, loop)
+        return status
+    except BaseException as exc:
+        if conn is not None:
+            conn.abort()
+            conn = None
+        if not isinstance(exc, _StaleConnectionError | asyncio.CancelledError):
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
         raise
     finally:
+        slots.release()
+        if timer is not None:
+            timer.cancel()
+        if conn is not None and receiver is not None:
+            if receiver.complete and receiver.keep_alive and receiver.error is None:
+                pool.release(conn)
+            else:
+                conn.abort()
         span.end()
 
 
-# aiohttp's client adds these when absent; a proxy must not: with `Accept-Encoding` added, a
-# client that never asked for compression would be relayed a gzip body it cannot read.
-_CLIENT_DEFAULTS = frozenset({"Accept", "Accept-Encoding", "User-Agent"})
+def _failed(span: trace.Span, upstream: UpstreamState, status: int, what: str) -> Problem:
+    upstream.breaker.record(False)
+    span.set_status(_ERROR)
+    return Problem(status, f"upstream {upstream.name!r} {what}")
 
 
-def _retryable(status: int, upstream: UpstreamState) -> Problem:
-    return Problem(status, f"upstream {upstream.name!r} answered {status}")
+def _trace_lines(span: trace.Span) -> bytes:
+    carrier: dict[str, str] = {}
+    w3c.inject(carrier, span)
+    return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in carrier.items())
 
 
-def _body_rejection(request: web.Request) -> web.HTTPException | None:
-    return request.get(BODY_REJECTION)
-
-
-class _Buffered(web.StreamResponse):
-    """Holds its header block until the first body bytes (or the end), so both leave in one
-    write, as aiohttp's own `web.Response` does. Only used when the whole upstream body has
-    already arrived: a streaming answer must show its headers at once."""
-
-    _send_headers_immediately = False
+async def _send_body(conn: UpstreamConnection, chunks: AsyncIterator[bytes], chunked: bool) -> None:
+    write = conn.transport.write
+    async for chunk in chunks:
+        if conn.closed:
+            raise ConnectionResetError("the upstream closed the connection")
+        if chunked:
+            conn.transport.writelines((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
+        else:
+            write(chunk)
+        await conn.drain()
+    if chunked:
+        write(b"0\r\n\r\n")
 
 
 async def _relay(
-    request: web.Request, answer: aiohttp.ClientResponse, decorate: Decorate
-) -> web.StreamResponse:
-    if answer.content.is_eof():
-        # Small answers usually arrive whole with their headers: header block and body leave
-        # in one write, with no chunk loop.
-        response: web.StreamResponse = _Buffered(
-            status=answer.status, reason=answer.reason, headers=response_headers(answer.headers)
-        )
-        decorate(response)
-        await response.prepare(request)
-        await response.write_eof(answer.content.read_nowait())
-        return response
-    response = web.StreamResponse(
-        status=answer.status, reason=answer.reason, headers=response_headers(answer.headers)
-    )
-    decorate(response)
-    await response.prepare(request)
-    async for chunk in answer.content.iter_any():
-        await response.write(chunk)
-    await response.write_eof()
-    return response
+    exchange: Exchange, receiver: Attempt, decorate: Decorate, loop: asyncio.AbstractEventLoop
+) -> None:
+    status = receiver.status
+    headers = ResponseHeaders(response_headers(receiver.headers))
+    decorate(status, headers)
+    length = content_length(receiver.headers)
+    if receiver.complete:
+        if exchange.request.method == "HEAD":
+            exchange.start(status, headers.lines, length)
+            exchange.end()
+        else:
+            chunks = receiver.chunks
+            exchange.respond(
+                status, headers.lines, chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            )
+        return
+    exchange.start(status, headers.lines, length)
+    for chunk in receiver.chunks:
+        exchange.write(chunk)
+    receiver.chunks = []
+    done = receiver.done = loop.create_future()
+    receiver.sink = exchange
+    if exchange.conn.write_paused:
+        receiver.conn.transport.pause_reading()
+        exchange.conn.on_writable.append(receiver._resume)
+    await done
+    if receiver.error is not None:
+        exchange.fail()  # cut short: the client must not take it for the whole body
+        return
+    exchange.end()
+
+
+def pool_key(upstream: UpstreamState) -> tuple[str, int]:
+    url: Any = upstream.config.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return url.host or "127.0.0.1", int(port)

@@ -30,11 +30,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter
 
 from services.gateway.auth.identity import Identity
-from services.gateway.dataplane.clientip import client_info
 from services.gateway.limits.bucket import BucketMap, Level, TokenBucket
 from services.gateway.limits.headers import (
     QUOTA_EXCEEDED,
@@ -45,13 +43,14 @@ from services.gateway.limits.headers import (
 from services.gateway.limits.plans import PlanStore
 from services.gateway.limits.policy import ceil_seconds
 from services.gateway.limits.quotas import QuotaExceededError, Quotas, Reservation
+from services.gateway.request import Request
 from services.gateway.routing.table import Bucket, Route
 from shared.http.problems import Problem
 
 __all__ = ["Admission", "Limiter", "LimiterSettings"]
 
 Sleep = Callable[[float], Awaitable[None]]
-ClientIp = Callable[[web.BaseRequest], str]
+ClientIp = Callable[[Request], str]
 
 
 # The 429 detail names the level; formatted once per route, not on every admitted request.
@@ -83,7 +82,7 @@ class Limiter:
         workers: int = 1,
         quotas: Quotas | None = None,
         sleep: Sleep = asyncio.sleep,
-        client_ip: ClientIp = lambda request: client_info(request).address,
+        client_ip: ClientIp = lambda request: request.client.address,
     ) -> None:
         self.plans = plans
         self.quotas = quotas if quotas is not None else Quotas()
@@ -114,7 +113,7 @@ class Limiter:
         return current
 
     async def _levels(
-        self, request: web.BaseRequest, route: Route, identity: Identity, glob: Bucket | None
+        self, request: Request, route: Route, identity: Identity, glob: Bucket | None
     ) -> tuple[list[Level], dict[str, int]]:
         levels: list[Level] = []
         if glob is not None:
@@ -139,7 +138,7 @@ class Limiter:
 
     async def admit(
         self,
-        request: web.BaseRequest,
+        request: Request,
         route: Route,
         identity: Identity,
         *,

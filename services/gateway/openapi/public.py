@@ -210,9 +210,5 @@ def render() -> str:
     return json.dumps(build_combined(), indent=2, ensure_ascii=False) + "\n"
 
 
-async def serve_public(request: web.Request) -> web.Response:
-    return web.json_response(build_public())
-
-
 async def serve_admin(request: web.Request) -> web.Response:
     return web.json_response(build_admin())

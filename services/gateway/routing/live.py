@@ -37,10 +37,15 @@ class UpstreamState:
     # Read on every proxied request; a config change makes a new UpstreamState, so computed once.
     base_url: str = field(init=False)
     host: str = field(init=False)
+    host_header: bytes = field(init=False)  # what the upstream gets as Host
 
     def __post_init__(self) -> None:
-        self.base_url = str(self.config.url).rstrip("/")
-        self.host = self.config.url.host or ""
+        url = self.config.url
+        self.base_url = str(url).rstrip("/")
+        self.host = url.host or ""
+        default = 443 if url.scheme == "https" else 80
+        netloc = self.host if url.port in (None, default) else f"{self.host}:{url.port}"
+        self.host_header = netloc.encode("idna")
 
 
 def parse(text: str) -> RouteTable:

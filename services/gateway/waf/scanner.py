@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
-from aiohttp import web
-
+from services.gateway.request import Request
 from services.gateway.waf.normalize import MAX_VALUE_CHARS, normalize
 from services.gateway.waf.rules import Rule, Target, literals
 from services.gateway.waf.validation import field_path
@@ -38,11 +37,11 @@ class Match:
     part: Part
 
 
-def request_parts(request: web.BaseRequest) -> Iterator[Part]:
+def request_parts(request: Request) -> Iterator[Part]:
     """Path (undecoded, so `..%2f` survives), query names and values, chosen headers."""
     raw_path = request.raw_path.split("?", 1)[0]
     yield Part(Target.PATH, "path", raw_path)
-    for name, value in request.rel_url.query.items():
+    for name, value in request.query:
         yield Part(Target.QUERY, f"query:{name}", name)
         if value:
             yield Part(Target.QUERY, f"query:{name}", value)

@@ -10,12 +10,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 from prometheus_client import CollectorRegistry
 
 from services.gateway.components import Components, open_components
-from services.gateway.dataplane.clientip import CLIENT, ClientInfo
+from services.gateway.request import ClientInfo, Request
 from services.gateway.routing.table import Route
 from services.gateway.settings import GatewaySettings
 from shared.store import Store
@@ -84,11 +82,16 @@ def route(**fields: Any) -> Route:
 
 
 def request(
-    headers: dict[str, str] | None = None, *, ip: str = "198.51.100.7", path: str = "/x"
-) -> web.Request:
-    made = make_mocked_request("GET", path, headers=headers or {})
-    made[CLIENT] = ClientInfo(ip, "http", ip)
-    return made
+    headers: dict[str, str] | None = None,
+    *,
+    ip: str = "198.51.100.7",
+    path: str = "/x",
+    method: str = "GET",
+    proto: str = "http",
+) -> Request:
+    """A request view as the data plane builds it from a parsed head."""
+    raw = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+    return Request(method, path, raw, client=ClientInfo(ip, proto, ip))
 
 
 class CountingCollection:

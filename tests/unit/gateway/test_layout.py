@@ -84,3 +84,26 @@ def test_the_gateway_package_has_no_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_stages_do_not_import_the_data_plane() -> None:
+    """routing, auth, limits and waf are plain stages over the request view (request.py); the
+    plane calls them, never the other way round."""
+    stages = ("routing", "auth", "limits", "waf")
+    offending = {
+        module: sorted(t for t in targets if t.startswith("services.gateway.dataplane"))
+        for module, targets in graph().items()
+        if len(module.split(".")) > 2 and module.split(".")[2] in stages
+    }
+    assert {module: targets for module, targets in offending.items() if targets} == {}
+
+
+def test_the_stages_use_no_aiohttp_request() -> None:
+    """The data plane hands the stages `services.gateway.request.Request`, not aiohttp's."""
+    for stage in ("routing", "auth", "limits", "waf"):
+        for path in (PACKAGE / stage).rglob("*.py"):
+            if path.name == "admin.py":  # the WAF's admin API is an aiohttp app by design
+                continue
+            text = path.read_text(encoding="utf-8")
+            assert "web.Request" not in text, path
+            assert "web.BaseRequest" not in text, path
