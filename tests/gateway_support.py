@@ -46,6 +46,8 @@ class Upstream:
         self.app.router.add_get("/fail", self.fail)
         self.app.router.add_get("/gzip", self.gzip)
         self.app.router.add_get("/ws", self.websocket)
+        self.app.router.add_get("/status", self.status)
+        self.app.router.add_get("/delay", self.delay)
 
     def _hit(self, name: str) -> None:
         self.hits[name] = self.hits.get(name, 0) + 1
@@ -114,6 +116,17 @@ class Upstream:
             body=gzip.compress(b"hello " * 100),
             headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
         )
+
+    async def status(self, request: web.Request) -> web.Response:
+        code = int(request.query["code"])
+        if code in (204, 304):
+            return web.Response(status=code)
+        return web.Response(status=code, text=f"status {code}")
+
+    async def delay(self, request: web.Request) -> web.Response:
+        """Answers after `ms` milliseconds: a later pipelined request may be faster."""
+        await asyncio.sleep(int(request.query.get("ms", "0")) / 1000)
+        return web.Response(text=request.query_string)
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(protocols=("chat.v1",))

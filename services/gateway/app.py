@@ -79,6 +79,7 @@ def build_plane(app: web.Application) -> Plane:
 
     plane = Plane(pipeline, limits=framing_limits(parts.settings), resolve=client, refused=refused)
     plane.on_sweep.append(pipeline.sweep)
+    plane.on_stop.append(pipeline.close)
     return plane
 
 

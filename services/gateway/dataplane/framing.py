@@ -67,6 +67,9 @@ class FrameSink(Protocol):
 
 
 _OWS = b" \t"
+# Request heads arrive in a few reads; the bytes of the last ones are kept to check the request
+# line (at most this many reads, and no head is longer than the limits allow).
+_KEPT_CHUNKS = 64
 _VCHAR_MIN, _VCHAR_MAX = 0x21, 0x7E
 
 
@@ -88,6 +91,7 @@ class RequestFramer:
     request (the tunnel's first bytes) from `feed`."""
 
     __slots__ = (
+        "_chunks",
         "_header_bytes",
         "_headers",
         "_in_head",
@@ -102,6 +106,7 @@ class RequestFramer:
         self._sink = sink
         self._limits = limits
         self._parser = httptools.HttpRequestParser(self)
+        self._chunks: list[bytes] = []  # the bytes fed since the current head began (bounded)
         self._reset()
 
     def _reset(self) -> None:
@@ -114,6 +119,10 @@ class RequestFramer:
     def feed(self, data: bytes) -> int | None:
         """Parse `data`; None, or the offset in `data` where an upgraded connection's bytes
         start."""
+        chunks = self._chunks
+        chunks.append(data)
+        if len(chunks) > _KEPT_CHUNKS:
+            del chunks[0]
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -169,6 +178,10 @@ class RequestFramer:
             raise FramingError(405, "CONNECT is not supported by this gateway")
         if not _valid_target(target, method):
             raise FramingError(400, "the request target must be a path (origin-form)")
+        if not self._single_spaced(b"%s %s HTTP/%s\r\n" % (method, target, version.encode())):
+            # llhttp skips extra spaces in the request line; RFC 9112 3 allows exactly one.
+            raise FramingError(400, "malformed request line")
+        del self._chunks[:-1]  # the next head starts in this read or a later one
         content_length: int | None = None
         chunked = upgrade = expect = False
         hosts = 0
@@ -201,6 +214,13 @@ class RequestFramer:
                 expect_continue=expect,
             )
         )
+
+    def _single_spaced(self, line: bytes) -> bool:
+        """Whether the request line was sent exactly as `line` (llhttp does not say)."""
+        chunks = self._chunks
+        if line in chunks[-1]:
+            return True
+        return line in b"".join(chunks)
 
     def on_body(self, body: bytes) -> None:
         self._sink.on_body(body)

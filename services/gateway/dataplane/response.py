@@ -103,6 +103,8 @@ class Exchange:
         self.no_body = bodiless(request.method, status)
         conn = self.conn
         keep = request.keep_alive and not conn.closing and not self.close_after
+        if self.body is not None and not self.body.complete and status >= 300:
+            keep = False  # answered before its body arrived: the connection ends with it
         parts = [status_line(status)]
         parts.extend(b"%s: %s\r\n" % pair for pair in headers)
         if length is not None:

@@ -84,8 +84,9 @@ class Connection(asyncio.Protocol):
             self.pause("upgrade")
 
     def eof_received(self) -> bool | None:
-        if self.current is not None or self.queue:
-            return True  # half-closed: answer what was asked, then close
+        self.closing = True  # half-closed: answer what was asked, then close
+        if self.tunnel is not None or self.current is not None or self.queue:
+            return True
         return None
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -278,6 +279,7 @@ class Plane:
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
         self.on_sweep: list[Callable[[], None]] = []  # housekeeping once a second (pools)
+        self.on_stop: list[Callable[[], None]] = []  # after the last connection (pools)
 
     def forget(self, conn: Connection) -> None:
         self.connections.discard(conn)
@@ -334,6 +336,8 @@ class Plane:
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        for callback in self.on_stop:
+            callback()
         for server in self.servers:
             await server.wait_closed()
         self.servers.clear()
