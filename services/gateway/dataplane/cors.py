@@ -31,6 +31,10 @@ _BASE_SECURITY = {
     "Cross-Origin-Resource-Policy": "same-site",
 }
 _BASE_SECURITY_ITEMS = tuple(_BASE_SECURITY.items())
+# (lower-cased name, header line) for the upstream case, where only missing ones are added.
+_BASE_SECURITY_LINES = tuple(
+    (name.lower().encode(), (name.encode(), value.encode())) for name, value in _BASE_SECURITY_ITEMS
+)
 _PREFLIGHT_VARY = ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
 _HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
 
@@ -173,8 +177,11 @@ def add_security_headers(
         headers.update(_BASE_SECURITY_ITEMS)
         headers.set("Content-Security-Policy", GENERATED_CSP)
     else:  # an upstream's own values win
-        for name, value in _BASE_SECURITY_ITEMS:
-            headers.setdefault(name, value)
+        present = headers.names
+        for lowered, line in _BASE_SECURITY_LINES:
+            if lowered not in present:
+                headers.lines.append(line)
+                present.add(lowered)
     if is_https(request):
         if generated:
             headers.set("Strict-Transport-Security", HSTS)

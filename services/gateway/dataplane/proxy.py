@@ -172,7 +172,14 @@ async def _attempt(
 ) -> int | Problem:
     """One try: the relayed status, or the problem to answer if no retry follows."""
     method = exchange.request.method
-    span = _tracer.start_span(f"{method} {upstream.name}", context=parent, kind=SpanKind.CLIENT)
+    # A request whose trace is sampled out gets no CLIENT span of its own (it would be dropped
+    # anyway): the upstream is told the server span's context, so the trace stays whole.
+    server_span = trace.get_current_span(parent)
+    span = (
+        _tracer.start_span(f"{method} {upstream.name}", context=parent, kind=SpanKind.CLIENT)
+        if server_span.is_recording()
+        else server_span
+    )
     recording = span.is_recording()
     if recording:
         span.set_attributes(
