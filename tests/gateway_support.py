@@ -22,7 +22,10 @@ from services.gateway.dataplane.server import Plane
 from services.gateway.settings import GatewaySettings
 from shared.bus.memory import MemoryBus
 from shared.http.app import BusFactory
+from shared.http.identity import IDENTITY_HEADER, IDENTITY_PREFIX
+from shared.security.identity import Caller, IdentityVerifier
 from shared.settings import PlatformSettings
+from tests.identity_support import KEYS
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-000"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -272,6 +275,14 @@ async def running_gateway(
         ):
             client = PlaneClient(session, "127.0.0.1", served.port)
             yield Gateway(client, admin, upstream, url, served.app, served.plane)
+
+
+def caller_seen(headers: dict[str, str], audience: str = "backend") -> Caller:
+    """Who the upstream was told is calling: the signed identity in the headers it echoed,
+    verified as the upstream service `audience` verifies it; no other `x-surge-*` header."""
+    platform = {k: v for k, v in headers.items() if k.startswith(IDENTITY_PREFIX)}
+    assert set(platform) == {IDENTITY_HEADER.lower()}, platform
+    return IdentityVerifier(KEYS, audience).verify(platform[IDENTITY_HEADER.lower()])
 
 
 def admin_headers() -> dict[str, str]:

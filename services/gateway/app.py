@@ -29,6 +29,7 @@ from services.gateway.settings import GatewaySettings
 from services.gateway.waf.engine import Waf
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
+from shared.http.identity import IDENTITIES
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 
 log = logging.getLogger("gateway")
@@ -40,7 +41,13 @@ async def init_app(
 ) -> web.Application:
     settings = settings or GatewaySettings()
     app = create_app(
-        "gateway", settings, bus=bus, store=True, topics=[USAGE_REPORTED.topic], http_client=True
+        "gateway",
+        settings,
+        bus=bus,
+        store=True,
+        topics=[USAGE_REPORTED.topic],
+        http_client=True,
+        verify_identity=False,  # the edge: it authenticates clients and signs who they are
     )
     # Built here so an invalid route table or WAF setting fails at once, not at start-up.
     routing, waf = Routing(settings), Waf(settings, registry=app[METRICS].registry)
@@ -101,6 +108,7 @@ def _components(settings: GatewaySettings, routing: Routing, waf: Waf) -> Cleanu
             bus=app[BUS],
             session=app[HTTP_CLIENT],
             registry=app[METRICS].registry,
+            identities=app[IDENTITIES],
             routing=routing,
             waf=waf,
         ) as components:

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from services.gateway.auth.apikeys import ApiKeyStore
 from services.gateway.auth.authenticator import Authenticator
-from services.gateway.auth.zones import Gatekeeper
+from services.gateway.auth.zones import WAITINGROOM, Gatekeeper
 from services.gateway.limits.limiter import Limiter
 from services.gateway.limits.metering import Metering
 from services.gateway.limits.plans import PlanStore
@@ -28,6 +28,7 @@ from services.gateway.routing.live import Routing
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.engine import Waf
 from shared.bus.base import Bus
+from shared.http.identity import Identities
 from shared.security import JwtVerifier
 from shared.security.networks import Network, parse_networks
 
@@ -45,6 +46,7 @@ class Components:
     limiter: Limiter
     metering: Metering
     registry: CollectorRegistry
+    identities: Identities  # signs who is calling for each upstream (X-Surge-Identity)
 
 
 COMPONENTS = web.AppKey("gateway_components", Components)
@@ -58,6 +60,7 @@ async def open_components(
     bus: Bus | None,
     session: aiohttp.ClientSession,
     registry: CollectorRegistry,
+    identities: Identities,
     routing: Routing | None = None,
     waf: Waf | None = None,
 ) -> AsyncIterator[Components]:
@@ -81,7 +84,12 @@ async def open_components(
     verifier = None
     if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
         verifier = JwtVerifier(platform, session=session)
-    gatekeeper = Gatekeeper(settings.waitingroom_jwks_url, session=session, registry=registry)
+    gatekeeper = Gatekeeper(
+        settings.waitingroom_jwks_url,
+        session=session,
+        identity=lambda: identities.as_service(WAITINGROOM),
+        registry=registry,
+    )
     components = Components(
         settings=settings,
         trusted_proxies=parse_networks(settings.trusted_proxies),
@@ -96,6 +104,7 @@ async def open_components(
         ),
         metering=metering,
         registry=registry,
+        identities=identities,
     )
     await metering.start()
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jwt
 
-ISSUER = "surge-waitingroom"
+from shared.security.access_tokens import ISSUER
 
 
 def is_access_token(token: str) -> bool:

@@ -1,8 +1,8 @@
 """Which headers cross the gateway, in each direction (RFC 9110 section 7.6.1), on bytes.
 
 The upstream request keeps the client's header lines byte for byte, minus hop-by-hop fields
-(and those the client's `Connection` names), identity headers (`X-Surge-*`, which only the
-gateway sets), API keys, and the fields the gateway sets itself (Host, Content-Length,
+(and those the client's `Connection` names), identity headers (`X-Surge-*`: the gateway sets the
+signed one), API keys, and the fields the gateway sets itself (Host, Content-Length,
 Forwarded/X-Forwarded-*, X-Request-ID, traceparent/tracestate, Expect: the gateway answers
 `100-continue` itself). The response keeps the upstream's lines minus hop-by-hop ones; the
 gateway frames the body (Content-Length or chunked) itself.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 
-from services.gateway.auth.identity import IDENTITY_HEADERS, IDENTITY_PREFIX
 from services.gateway.request import ClientInfo, Request
+from shared.http.identity import IDENTITY_PREFIX
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -45,9 +45,8 @@ _REPLACED = frozenset(
         b"tracestate",
     }
 )
-_NOT_FORWARDED = (
-    HOP_BY_HOP | _REPLACED | {name.encode() for name in IDENTITY_HEADERS} | {b"x-api-key"}
-)
+# ... and no `x-surge-*` header (the platform's own, the signed identity among them).
+_NOT_FORWARDED = HOP_BY_HOP | _REPLACED | {b"x-api-key"}
 _NOT_RETURNED = HOP_BY_HOP | {b"content-length"}
 _IDENTITY_PREFIX = IDENTITY_PREFIX.encode()
 # A WebSocket handshake keeps these (they are hop-by-hop, but they are the upgrade itself).

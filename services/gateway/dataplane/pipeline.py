@@ -32,6 +32,7 @@ from services.gateway.limits.headers import Admission
 from services.gateway.request import Request
 from services.gateway.routing.live import UpstreamState
 from services.gateway.routing.table import Route
+from shared.http.identity import IDENTITY_HEADER
 from shared.http.metrics import Metrics
 from shared.http.problems import Problem
 from shared.telemetry import w3c
@@ -40,6 +41,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 PROXY_ROUTE = "/{tail}"  # the metrics/span route label of proxied requests
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 _ROOT = Context()
+_IDENTITY_NAME = IDENTITY_HEADER.encode()
+_MAX_LINES = 10_000
 _ERROR = Status(StatusCode.ERROR)
 access_log = logging.getLogger("access")
 error_log = logging.getLogger("gateway.errors")
@@ -75,6 +78,7 @@ class Pipeline:
         self.local = local or {}
         self.security = cors.SecurityHeaders(enabled=parts.settings.security_headers)
         self._pools: dict[str, tuple[UpstreamState, Pool]] = {}
+        self._lines: dict[str, list[tuple[bytes, bytes]]] = {}  # signed value -> header line
 
     async def __call__(self, exchange: Exchange) -> None:
         request = exchange.request
@@ -150,7 +154,7 @@ class Pipeline:
                 _upstream_path(route, request),
                 upstream.host_header,
                 request.client,
-                identity.raw_headers(),
+                self._assertion(identity, upstream.audience),
                 upgrade=websocket,
             )
             if websocket:
@@ -192,6 +196,17 @@ class Pipeline:
         if exc.status >= 400 and exc.status != 429:
             error_log.debug("answered %d to %s %s", exc.status, request.method, request.path)
         exchange.respond(exc.status, headers.lines, body)
+
+    def _assertion(self, identity: Identity, audience: str) -> list[tuple[bytes, bytes]]:
+        """The signed `X-Surge-Identity` for this upstream: re-signed once per half life per
+        caller and audience (the signer's cache), so most requests only look it up."""
+        signed = self.parts.identities.assertion(identity, audience)[IDENTITY_HEADER]
+        line = self._lines.get(signed)
+        if line is None:
+            if len(self._lines) >= _MAX_LINES:
+                self._lines.clear()
+            line = self._lines[signed] = [(_IDENTITY_NAME, signed.encode())]
+        return line
 
     @staticmethod
     def _stamp(request: Request, headers: ResponseHeaders) -> None:

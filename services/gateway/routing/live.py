@@ -38,6 +38,7 @@ class UpstreamState:
     base_url: str = field(init=False)
     host: str = field(init=False)
     host_header: bytes = field(init=False)  # what the upstream gets as Host
+    audience: str = field(init=False)  # the service the gateway signs callers for
 
     def __post_init__(self) -> None:
         url = self.config.url
@@ -46,6 +47,7 @@ class UpstreamState:
         default = 443 if url.scheme == "https" else 80
         netloc = self.host if url.port in (None, default) else f"{self.host}:{url.port}"
         self.host_header = netloc.encode("idna")
+        self.audience = self.config.audience or self.name
 
 
 def parse(text: str) -> RouteTable:

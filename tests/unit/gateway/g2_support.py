@@ -16,6 +16,7 @@ from services.gateway.components import Components, open_components
 from services.gateway.request import ClientInfo, Request
 from services.gateway.routing.table import Route
 from services.gateway.settings import GatewaySettings
+from shared.http.identity import Identities
 from shared.store import Store
 
 
@@ -112,14 +113,16 @@ class CountingCollection:
 @asynccontextmanager
 async def components(store: Store, **parts: Any) -> AsyncIterator[Components]:
     """The gateway's real components over the test's database (no bus), as the app builds them."""
+    settings = GatewaySettings()
     async with (
         aiohttp.ClientSession() as session,
         open_components(
-            GatewaySettings(),
+            settings,
             db=store.db,
             bus=None,
             session=session,
             registry=CollectorRegistry(),
+            identities=Identities(settings.platform, "gateway", verify_requests=False),
             **parts,
         ) as built,
     ):
