@@ -55,6 +55,9 @@ class Attempt:
         "chunks",
         "complete",
         "conn",
+        "progress",
+        "seconds",
+        "timer",
         "done",
         "error",
         "head",
@@ -75,6 +78,19 @@ class Attempt:
         self.status = 0
         self.headers: RawHeaders = []
         self.keep_alive = False
+        self.progress = 0  # body reads since the timer last fired
+        self.seconds = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop, seconds: float) -> None:
+        """`seconds` for the response head, then as long between two reads of the body."""
+        self.seconds = seconds
+        self.timer = loop.call_later(seconds, self.timed_out)
+
+    def disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
     def on_head(self, status: int, headers: RawHeaders, keep_alive: bool) -> None:
         self.status, self.headers, self.keep_alive = status, headers, keep_alive
@@ -82,6 +98,7 @@ class Attempt:
             self.head.set_result(None)
 
     def on_body(self, chunk: bytes) -> None:
+        self.progress += 1
         sink = self.sink
         if sink is None:
             self.chunks.append(chunk)
@@ -111,6 +128,11 @@ class Attempt:
             self.done.set_result(None)
 
     def timed_out(self) -> None:
+        waiting_on_client = self.sink is not None and self.sink.conn.write_paused
+        if self.head.done() and (self.progress or waiting_on_client) and self.error is None:
+            self.progress = 0  # the body is still coming: wait for the next stretch
+            self.timer = asyncio.get_running_loop().call_later(self.seconds, self.timed_out)
+            return
         self.on_error(TimeoutError())
         self.conn.abort()
 
@@ -194,7 +216,6 @@ async def _attempt(
     await slots.acquire()  # no suspension while a slot is free
     conn: UpstreamConnection | None = None
     receiver: Attempt | None = None
-    timer: asyncio.TimerHandle | None = None
     timeouts = route.timeouts
     try:
         conn = pool.take()
@@ -210,7 +231,7 @@ async def _attempt(
         loop = asyncio.get_running_loop()
         receiver = Attempt(conn, loop)
         conn.begin(receiver, head_only=method == "HEAD")
-        timer = loop.call_later(timeouts.total_seconds, receiver.timed_out)
+        receiver.arm(loop, timeouts.total_seconds)
         trace_lines = _trace_lines(span)
         request = exchange.request
         if body is None:
@@ -257,8 +278,8 @@ async def _attempt(
         raise
     finally:
         slots.release()
-        if timer is not None:
-            timer.cancel()
+        if receiver is not None:
+            receiver.disarm()
         if conn is not None and receiver is not None:
             if receiver.complete and receiver.keep_alive and receiver.error is None:
                 pool.release(conn)

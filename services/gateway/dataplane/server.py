@@ -44,6 +44,7 @@ class Connection(asyncio.Protocol):
         self.closing = False
         self.tunnel: Callable[[bytes], None] | None = None  # set once upgraded (tunnel.py)
         self.on_tunnel_lost: Callable[[BaseException | None], None] | None = None
+        self.go_away: Callable[[], None] | None = None  # a tunnel's close on shutdown (1001)
         self.on_writable: list[Callable[[], None]] = []
         self.write_paused = False
         self._pauses: set[str] = set()
@@ -318,7 +319,9 @@ class Plane:
             server.close()
         for conn in list(self.connections):
             conn.closing = True
-            if conn.current is None and conn.tunnel is None and not conn.queue:
+            if conn.go_away is not None:
+                conn.go_away()
+            elif conn.current is None and conn.tunnel is None and not conn.queue:
                 conn.transport.close()
         if self.connections:
             self.drained.clear()

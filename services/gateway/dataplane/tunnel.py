@@ -11,6 +11,7 @@ bytes are written.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -109,6 +110,62 @@ async def tunnel(
         span.end()
 
 
+GOING_AWAY = 1001
+_SHUTDOWN_REASON = b"gateway shutting down"
+
+
+def close_frame(code: int, reason: bytes, *, masked: bool) -> bytes:
+    """A WebSocket close frame (RFC 6455 5.5.1); client-to-server frames are masked."""
+    payload = code.to_bytes(2, "big") + reason
+    if not masked:
+        return bytes((0x88, len(payload))) + payload
+    key = os.urandom(4)
+    body = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+    return bytes((0x88, 0x80 | len(payload))) + key + body
+
+
+class FrameBoundaries:
+    """Where the frames of one direction of a tunnel end (RFC 6455 5.2), so that on shutdown
+    the gateway can close the WebSocket with 1001 without cutting a frame in half."""
+
+    __slots__ = ("_head", "_left")
+
+    def __init__(self) -> None:
+        self._head = b""  # a frame header split across reads
+        self._left = 0  # payload bytes of the current frame still to come
+
+    @property
+    def at_boundary(self) -> bool:
+        return not self._head and not self._left
+
+    def feed(self, data: bytes) -> None:
+        index, size = 0, len(data)
+        while index < size:
+            if self._left:
+                step = min(self._left, size - index)
+                self._left -= step
+                index += step
+                continue
+            before = len(self._head)
+            head = self._head + data[index : index + 14]
+            if len(head) < 2:
+                self._head = head
+                return
+            length = head[1] & 0x7F
+            needed = 2 + (2 if length == 126 else 8 if length == 127 else 0)
+            needed += 4 if head[1] & 0x80 else 0
+            if len(head) < needed:
+                self._head = head
+                return
+            if length == 126:
+                length = int.from_bytes(head[2:4], "big")
+            elif length == 127:
+                length = int.from_bytes(head[2:10], "big")
+            index += needed - before
+            self._head = b""
+            self._left = length
+
+
 async def _splice(client: object, upstream: UpstreamConnection) -> None:
     from services.gateway.dataplane.server import Connection
 
@@ -119,8 +176,28 @@ async def _splice(client: object, upstream: UpstreamConnection) -> None:
         if not done.done():
             done.set_result(None)
 
+    towards_client, towards_upstream = FrameBoundaries(), FrameBoundaries()
+    draining = {"client": False, "upstream": False, "on": False}
+
+    def go_away() -> None:
+        """Shutdown: close both sides with 1001 at the next frame boundary of each."""
+        draining["on"] = True
+        if not draining["client"] and towards_client.at_boundary:
+            draining["client"] = True
+            client.transport.write(close_frame(GOING_AWAY, _SHUTDOWN_REASON, masked=False))
+            client.transport.close()
+        if not draining["upstream"] and towards_upstream.at_boundary and not upstream.closed:
+            draining["upstream"] = True
+            upstream.transport.write(close_frame(GOING_AWAY, _SHUTDOWN_REASON, masked=True))
+            upstream.transport.close()
+
     def to_upstream(data: bytes) -> None:
+        if draining["upstream"]:
+            return
+        towards_upstream.feed(data)
         upstream.transport.write(data)
+        if draining["on"]:
+            go_away()
         if upstream.write_paused:
             client.pause("tunnel")
             waiter = asyncio.get_running_loop().create_future()
@@ -128,7 +205,12 @@ async def _splice(client: object, upstream: UpstreamConnection) -> None:
             upstream.on_writable.append(waiter)
 
     def to_client(data: bytes) -> None:
+        if draining["client"]:
+            return
+        towards_client.feed(data)
         client.transport.write(data)
+        if draining["on"]:
+            go_away()
         if client.write_paused and not upstream.closed:
             upstream.transport.pause_reading()
             client.on_writable.append(
@@ -148,6 +230,7 @@ async def _splice(client: object, upstream: UpstreamConnection) -> None:
 
     client.tunnel = to_upstream
     client.on_tunnel_lost = client_lost
+    client.go_away = go_away
     upstream.tunnel = to_client
     upstream.on_tunnel_lost = upstream_lost
     if upstream.early:

@@ -45,6 +45,8 @@ class Bucket(Strict):
 
 
 class Timeouts(Strict):
+    """`total_seconds` bounds the wait for the response head, then each silence of the body."""
+
     connect_seconds: float = Field(default=2.0, gt=0)
     total_seconds: float = Field(default=30.0, gt=0)
 

@@ -1,14 +1,17 @@
 """HTTP/1.1 behaviour of the data plane on the wire (raw sockets): pipelining answered in order,
 Expect: 100-continue, HEAD/204/304 framing, Connection: close and HTTP/1.0, flow control
-towards a slow client, and a graceful stop that drains keep-alive connections."""
+towards a slow client, and a graceful stop that drains keep-alive connections and closes
+WebSocket tunnels with 1001."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from aiohttp import WSMsgType
 
 from services.gateway.dataplane.server import Connection
+from services.gateway.dataplane.tunnel import FrameBoundaries, close_frame
 from tests.gateway_support import Gateway, running_gateway
 
 pytestmark = pytest.mark.integration
@@ -206,3 +209,40 @@ async def test_stop_closes_idle_connections_and_lets_in_flight_ones_finish() -> 
         await asyncio.wait_for(stopping, 10)
         await idle.close()
         await busy.close()
+
+
+async def test_stop_closes_websocket_tunnels_with_1001_on_both_sides() -> None:
+    async with running_gateway() as gw, gw.client.ws_connect("/ws") as ws:
+        await ws.send_str("hi")
+        assert (await ws.receive()).data == "echo:hi"
+        stopping = asyncio.ensure_future(gw.plane.stop(10))
+        message = await asyncio.wait_for(ws.receive(), 10)
+        assert message.type is WSMsgType.CLOSE
+        assert message.data == 1001
+        await asyncio.wait_for(gw.upstream.closed.wait(), 10)
+        assert gw.upstream.hits["ws_close_code"] == 1001
+        await asyncio.wait_for(stopping, 10)
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 7, 11])
+def test_frame_boundaries_are_found_across_reads(cut: int) -> None:
+    frames = [
+        bytes((0x81, 5)) + b"hello",
+        bytes((0x82, 126)) + (300).to_bytes(2, "big") + b"x" * 300,
+        bytes((0x81, 0x80 | 3)) + b"\x01\x02\x03\x04" + b"abc",  # masked
+        bytes((0x82, 127)) + (70_000).to_bytes(8, "big") + b"y" * 70_000,
+        close_frame(1001, b"bye", masked=True),
+    ]
+    stream = b"".join(frames)
+    ends = set()
+    position = 0
+    for frame in frames:
+        position += len(frame)
+        ends.add(position)
+    tracker = FrameBoundaries()
+    fed = 0
+    for start in range(0, len(stream), cut if cut < 7 else 5000):
+        piece = stream[start : start + (cut if cut < 7 else 5000)]
+        tracker.feed(piece)
+        fed += len(piece)
+        assert tracker.at_boundary == (fed in ends), fed
