@@ -55,16 +55,16 @@ class Attempt:
         "chunks",
         "complete",
         "conn",
-        "progress",
-        "seconds",
-        "timer",
         "done",
         "error",
         "head",
         "headers",
         "keep_alive",
+        "progress",
+        "seconds",
         "sink",
         "status",
+        "timer",
     )
 
     def __init__(self, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop) -> None:
