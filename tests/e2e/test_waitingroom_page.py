@@ -24,7 +24,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from services.notifier.app import init_app as init_notifier
 from services.notifier.keys import WS_SERVER
@@ -33,6 +32,7 @@ from services.shop.settings import ShopSettings
 from shared.http.app import kafka_bus
 from shared.settings import PlatformSettings
 from tests import notifier_support
+from tests.gateway_support import serving
 from tests.waitingroom_support import (
     ADMIN,
     JWT_SECRET,
@@ -110,10 +110,10 @@ async def edge(kafka_env: str) -> AsyncIterator[tuple[str, Replica]]:
             waitingroom_jwks_url=url_of(room.http) + "/waitingroom/.well-known/jwks.json",
             platform=platform,
         )
-        gateway = await serve(stack, await init_gateway(settings, bus=kafka_bus))
+        gateway = await stack.enter_async_context(serving(settings, kafka_bus))
         ready = await notifier_http.get("/readyz")
         assert ready.status == 200, await ready.text()
-        yield url_of(gateway), room
+        yield gateway.url, room
 
 
 async def test_the_page_joins_and_is_admitted_by_push_without_polling(
