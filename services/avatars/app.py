@@ -1,0 +1,151 @@
+"""The avatars application (port AVATARS_PORT): the player's upload API and upload URL, public
+media, the page, and behind ADMIN_TOKEN the review queue and blocklist.
+
+Start order: bus, store, HTTP client (shared contexts) -> core: indexes, the blob store, the
+CPU pool, then the workflow consumer (group AVATARS_CONSUMER_GROUP on `avatars.uploads`).
+Stop runs it backwards: the consumer finishes its record and commits before the pool closes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from services.avatars.api import admin, blobs, media, page, uploads
+from services.avatars.blobs.base import BlobStore, open_blob_store
+from services.avatars.cpu import CpuPool
+from services.avatars.keys import AVATARS_SETTINGS, CONTEXT, Context
+from services.avatars.media import MediaServer
+from services.avatars.moderation.blocklist import Blocklist
+from services.avatars.settings import AvatarsSettings
+from services.avatars.workflow.engine import Sleep, Workflow
+from services.avatars.workflow.leases import Leases
+from services.avatars.workflow.notify import Announcer
+from services.avatars.workflow.steps import Steps
+from services.avatars.workflow.uploads import INDEXES, UPLOADS, VERSIONS, Uploads
+from shared.consumer import EventConsumer, RetryPolicy
+from shared.events.contracts.avatars import AVATAR_MODERATED, AVATAR_UPLOADED
+from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
+from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
+from shared.http.keys import BUS, HTTP_CLIENT, STORE
+from shared.security import JwtVerifier
+from shared.security.networks import parse_networks
+
+Clock = Callable[[], datetime]
+CONSUMER = web.AppKey("avatars_consumer", EventConsumer)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def init_app(
+    settings: AvatarsSettings | None = None,
+    *,
+    bus: BusFactory = kafka_bus,
+    clock: Clock = _now,
+    sleep: Sleep | None = None,
+    consume: bool = True,
+) -> web.Application:
+    """`consume=False` serves the HTTP API without running workflow steps (tests drive
+    `Context.workflow` themselves)."""
+    settings = settings or AvatarsSettings()
+    app = create_app(
+        "avatars",
+        settings,
+        bus=bus,
+        store=True,
+        topics=[AVATAR_UPLOADED.topic, AVATAR_MODERATED.topic, NOTIFICATION_REQUESTED.topic],
+        http_client=True,
+        middlewares=[admin.require_admin],
+    )
+    app[AVATARS_SETTINGS] = settings
+    app.cleanup_ctx.append(_core(clock, sleep, consume))
+    for routes in (uploads.routes, blobs.routes, media.routes, page.routes, admin.routes):
+        app.router.add_routes(routes)
+    return app
+
+
+def _core(
+    clock: Clock, sleep: Sleep | None, consume: bool
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings, bus, store = app[AVATARS_SETTINGS], app[BUS], app[STORE]
+        await store.ensure_indexes(INDEXES)
+        db = store.db
+        platform = settings.platform
+        verifier = None
+        if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
+            verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
+        blob_store: BlobStore = await open_blob_store(settings, store)
+        await blob_store.start()
+        pool = CpuPool(settings.pool_workers, settings.moderator)
+        await pool.start()
+        announcer = Announcer(bus, settings.webpush_ttl_seconds)
+        blocklist = Blocklist(db["avatar_blocklist"], settings.blocklist_max_distance)
+        steps = Steps(settings, db, blob_store, pool, blocklist, announcer, clock)
+        media_server = MediaServer(db[VERSIONS], blob_store, pool, settings.step_timeout_seconds)
+        steps.on_retire = media_server.forget
+        uploads_repo = Uploads(db[UPLOADS])
+        extra = {"sleep": sleep} if sleep is not None else {}
+        workflow = Workflow(
+            uploads_repo,
+            steps,
+            Leases(db["avatar_leases"], settings.lease_seconds, clock=clock),
+            announcer,
+            max_attempts=settings.step_max_attempts,
+            backoff_seconds=settings.step_backoff_seconds,
+            step_timeout=settings.step_timeout_seconds,
+            lease_seconds=settings.lease_seconds,
+            clock=clock,
+            rng=random.Random(),
+            **extra,
+        )
+        app[CONTEXT] = Context(
+            settings=settings,
+            db=db,
+            bus=bus,
+            uploads=uploads_repo,
+            blobs=blob_store,
+            pool=pool,
+            blocklist=blocklist,
+            announcer=announcer,
+            workflow=workflow,
+            media=media_server,
+            verifier=verifier,
+            trusted=parse_networks(settings.trusted_proxies),
+            clock=clock,
+        )
+        add_readiness(app, "blobs", blob_store.ping)
+        consumer = None
+        if consume:
+            consumer = EventConsumer(
+                bus,
+                topics=[AVATAR_UPLOADED.topic],
+                group_id=settings.consumer_group,
+                handler=workflow.handle,
+                retry=RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0),
+                batch_size=16,
+                service_name="avatars",
+            )
+            await consumer.start()
+            app[CONSUMER] = consumer
+
+            async def consuming() -> bool:
+                return consumer.running
+
+            add_readiness(app, "workflow", consuming)
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                await consumer.stop()
+            await pool.close()
+            await blob_store.close()
+            if verifier is not None:
+                await verifier.close()
+
+    return context
