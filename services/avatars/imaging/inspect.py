@@ -3,7 +3,7 @@
 1. type from magic bytes, content and structure checks (`sniff.Scanner`);
 2. dimensions from the header only, refused past AVATARS_MAX_PIXELS / AVATARS_MAX_SIDE before
    a single pixel is decoded (decompression bombs);
-3. decoded with `fail_on=truncated` (a truncated or corrupt file fails, never half-decoded),
+3. decoded with `fail_on=warning` (a truncated or corrupt file fails, never half-decoded),
    shrink-on-load to AVATARS_CANONICAL_MAX_SIDE, auto-oriented from EXIF, converted to sRGB;
 4. re-encoded as WebP with `keep=none`: no EXIF (GPS included), XMP, IPTC, ICC or comments.
    The original bytes are never served.
@@ -52,7 +52,7 @@ def scan_file(path: Path) -> str:
 def inspect_file(path: str, limits: Limits) -> Inspected:
     kind = scan_file(Path(path))
     try:
-        header = pyvips.Image.new_from_file(path, access="sequential", fail_on="truncated")
+        header = pyvips.Image.new_from_file(path, access="sequential", fail_on="warning")
     except pyvips.Error as exc:
         raise RefusedImageError(
             f"unreadable image header: {_first_line(exc)}", status=422
@@ -70,7 +70,7 @@ def inspect_file(path: str, limits: Limits) -> Inspected:
     try:
         source = pyvips.Source.new_from_file(path)
         image = pyvips.Image.thumbnail_source(
-            source, side, height=side, size="down", option_string="fail_on=truncated"
+            source, side, height=side, size="down", option_string="fail_on=warning"
         )
         # Decoded whole here (at most the canonical size): a truncated file fails now, and the
         # pixels are read once for the encoder and the hash.
