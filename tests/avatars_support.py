@@ -109,3 +109,34 @@ async def until(predicate: Callable[[], Awaitable[bool]], within: float = 30.0) 
     async with asyncio.timeout(within):
         while not await predicate():
             await asyncio.sleep(0.05)
+
+
+async def read_topic(
+    topic: str, matches: Callable[[Any], bool], count: int, within: float = 30.0
+) -> list[Any]:
+    """The first `count` records of `topic` (read from its start) that `matches` accepts."""
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=PlatformSettings().kafka_bootstrap_servers,
+        group_id=f"reader-{uuid.uuid4().hex}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        async with asyncio.timeout(within):
+            while len(found) < count:
+                batches = await consumer.getmany(timeout_ms=200)
+                found += [r for batch in batches.values() for r in batch if matches(r)]
+    finally:
+        await consumer.stop()
+    return found
+
+
+def header(record: Any, name: str) -> str:
+    return next((v.decode() for k, v in record.headers if k == name), "")

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from multiprocessing.pool import Pool
 from typing import Any, TypeVar
@@ -37,6 +38,9 @@ class PoolRestartedError(RuntimeError):
 def _init_worker(moderator_spec: str) -> None:
     global _moderator_spec
     _moderator_spec = moderator_spec
+    # Ctrl-C reaches the whole foreground process group: the parent stops the pool itself (a
+    # worker dying on its own while it holds the task queue's lock hangs Pool.terminate).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # Task functions: module level, so the spawned workers can import them.

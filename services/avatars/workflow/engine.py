@@ -38,6 +38,16 @@ Sleep = Callable[[float], Awaitable[None]]
 # States the steps announce themselves (with Web Push for outcomes); the rest are announced
 # here as they are entered.
 SELF_ANNOUNCED = frozenset({"in_review", "rejected", "failed", "published"})
+STEP_NAMES = {
+    "received": "inspect",
+    "inspected": "moderate",
+    "moderated": "decide",
+    "in_review": "hold",
+    "approved": "variants",
+    "variants_ready": "publish",
+    "rejected": "reject",
+    "failed": "fail",
+}
 
 
 class LeaseBusyError(RuntimeError):
@@ -122,7 +132,7 @@ class Workflow:
 
     async def _attempts(self, doc: dict[str, Any], state: str, key: str) -> str | None:
         step = self.steps[state]
-        name = getattr(step, "__name__", state)
+        name = STEP_NAMES[state]
         attempt = 0
         while True:
             attempt += 1
