@@ -119,7 +119,7 @@ class S3BlobStore:
         size = 0
         async with response["Body"] as body:
             with path.open("wb") as out:
-                async for chunk in body.content.iter_chunked(256 * 1024):
+                async for chunk in body.iter_chunks(256 * 1024):
                     out.write(chunk)
                     size += len(chunk)
         return size
