@@ -75,9 +75,10 @@ redrive: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
 
-## openapi: regenerate docs/gateway-openapi.json from the gateway code
+## openapi: regenerate docs/*-openapi.json from the services' code
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
+	$(BIN)/python -m services.avatars.openapi > docs/avatars-openapi.json
 
 ## clean: the venv, caches, logs and built servers; never the data (see clean-data)
 clean:

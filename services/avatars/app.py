@@ -20,6 +20,7 @@ from services.avatars.cpu import CpuPool
 from services.avatars.keys import AVATARS_SETTINGS, CONTEXT, Context
 from services.avatars.media import MediaServer
 from services.avatars.moderation.blocklist import Blocklist
+from services.avatars.openapi import ROUTES
 from services.avatars.settings import AvatarsSettings
 from services.avatars.workflow.engine import Sleep, Workflow
 from services.avatars.workflow.leases import Leases
@@ -64,7 +65,7 @@ async def init_app(
     )
     app[AVATARS_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, sleep, consume))
-    for routes in (uploads.routes, blobs.routes, media.routes, page.routes, admin.routes):
+    for routes in (uploads.routes, blobs.routes, media.routes, page.routes, admin.routes, ROUTES):
         app.router.add_routes(routes)
     return app
 

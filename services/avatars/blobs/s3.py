@@ -9,7 +9,9 @@ a presigned PUT cannot bound the size), signed with SigV4 for the browser-facing
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -18,12 +20,14 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from services.avatars.blobs.base import UploadTicket, incoming_key
 from services.avatars.settings import AvatarsSettings
 
-_MISSING = {"404", "NoSuchKey", "NotFound"}
+_MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchBucket"}
+START_ATTEMPTS = 30
+log = logging.getLogger("services.avatars.blobs")
 
 
 class S3BlobStore:
@@ -58,9 +62,22 @@ class S3BlobStore:
             self._presigner = await self._stack.enter_async_context(
                 session.create_client("s3", **self._client_args(public))
             )
+        for attempt in range(START_ATTEMPTS):  # the object store may start after us (compose)
+            try:
+                await self._ensure_bucket()
+                return
+            except (ClientError, BotoCoreError, OSError):
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                log.warning("object store not reachable yet (attempt %d)", attempt + 1)
+                await asyncio.sleep(1.0)
+
+    async def _ensure_bucket(self) -> None:
         try:
             await self._client.head_bucket(Bucket=self.bucket)
-        except ClientError:
+        except ClientError as exc:
+            if _code(exc) not in _MISSING:
+                raise
             with contextlib.suppress(ClientError):  # created by another replica meanwhile
                 await self._client.create_bucket(Bucket=self.bucket)
 
