@@ -24,6 +24,7 @@ from services.waitingroom.visitors import view
 from shared.events.contracts import waitingroom as ops
 from shared.http.problems import Problem
 from shared.security import TokenError
+from shared.security.access_tokens import cookie_name
 
 STATIC = Path(__file__).with_name("static")
 TEMPLATE = Template((STATIC / "page.html").read_text(encoding="utf-8"))
@@ -109,7 +110,7 @@ async def page(request: web.Request) -> web.Response:
     )
     if admitted and status is not None:
         response.set_cookie(
-            f"surge_access_{zone_id}",
+            cookie_name(zone_id),
             status["access_token"],
             path="/",
             max_age=max(1, int(status["expires_at"] - ctx.clock())),

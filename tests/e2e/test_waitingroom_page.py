@@ -33,8 +33,14 @@ from services.shop.settings import ShopSettings
 from shared.http.app import kafka_bus
 from shared.settings import PlatformSettings
 from tests import notifier_support
-from tests.waitingroom_support import ADMIN, JWT_SECRET, ManualClock, Replica, running_waitingroom
-from tests.waitingroom_support import user as user_headers
+from tests.waitingroom_support import (
+    ADMIN,
+    JWT_SECRET,
+    ManualClock,
+    Replica,
+    page_token,
+    running_waitingroom,
+)
 
 pytestmark = pytest.mark.e2e
 BROWSER = Path(__file__).resolve().parents[1] / "browser"
@@ -46,7 +52,7 @@ def routes(room: str, notifier_ws: str, shop: str) -> str:
     return f"""
 upstreams:
   waitingroom: {{url: "{room}"}}
-  notifier-ws: {{url: "{notifier_ws}"}}
+  notifier-ws: {{url: "{notifier_ws}", audience: notifier}}
   shop: {{url: "{shop}"}}
 routes:
   - {{id: ws, prefix: /ws, upstream: notifier-ws, websocket: true}}
@@ -121,7 +127,7 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
     await room.tick()  # opens the zone
     await until(lambda: room.zone(zone).partition in room.owned)  # the owner pushes zone notes
     await room.call("POST", f"/waitingroom/admin/zones/{zone}/pause", headers=ADMIN)
-    token = user_headers("ann")["Authorization"].split()[1]
+    token = page_token("ann")
     config = {
         "url": f"{base}/waitingroom/page/?zone={zone}&token={token}&return=/tickets/{zone}/",
         "zone": zone,
