@@ -18,6 +18,7 @@ from services.avatars.keys import CONTEXT, Context
 from services.avatars.settings import AvatarsSettings
 from shared.security import issue_hs256
 from shared.settings import PlatformSettings
+from tests.identity_support import as_user, signed
 
 JWT_SECRET = "avatars-test-secret-long-enough-for-hs256-0"
 ADMIN_TOKEN = "avatars-admin-token-for-tests"
@@ -26,7 +27,13 @@ COLOURS = "tests.avatars_moderator:ColourModerator"
 
 
 def bearer(sub: str) -> dict[str, str]:
+    """A user JWT as a client sends it to the gateway (which verifies it and signs the user)."""
     return {"Authorization": f"Bearer {issue_hs256({'sub': sub}, JWT_SECRET, 3600)}"}
+
+
+def user(sub: str) -> dict[str, str]:
+    """The signed-in user `sub`, as the gateway signs them for the avatars service."""
+    return as_user("avatars", sub)
 
 
 def platform() -> PlatformSettings:
@@ -61,7 +68,9 @@ class Avatars:
 
     async def create(self, user: str, content_type: str = "image/jpeg") -> dict[str, Any]:
         response = await self.http.post(
-            "/avatars/uploads", json={"content_type": content_type}, headers=bearer(user)
+            "/avatars/uploads",
+            json={"content_type": content_type},
+            headers=as_user("avatars", user),
         )
         assert response.status == 201, await response.text()
         body: dict[str, Any] = await response.json()
@@ -101,7 +110,10 @@ class Avatars:
 @asynccontextmanager
 async def running_avatars(settings_: AvatarsSettings, **kwargs: Any) -> AsyncIterator[Avatars]:
     app = await init_app(settings_, **kwargs)
-    async with TestClient(TestServer(app)) as http:
+    # What the gateway sends for a caller without credentials (the upload URL, media); requests
+    # of a signed-in user replace it with theirs.
+    anonymous = signed("avatars", ttl=3600)
+    async with TestClient(TestServer(app), headers=anonymous) as http:
         yield Avatars(app, http)
 
 

@@ -31,9 +31,7 @@ from shared.consumer import EventConsumer, RetryPolicy
 from shared.events.contracts.avatars import AVATAR_MODERATED, AVATAR_UPLOADED
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
-from shared.http.keys import BUS, HTTP_CLIENT, STORE
-from shared.security import JwtVerifier
-from shared.security.networks import parse_networks
+from shared.http.keys import BUS, STORE
 
 Clock = Callable[[], datetime]
 CONSUMER = web.AppKey("avatars_consumer", EventConsumer)
@@ -62,6 +60,7 @@ async def init_app(
         topics=[AVATAR_UPLOADED.topic, AVATAR_MODERATED.topic, NOTIFICATION_REQUESTED.topic],
         http_client=True,
         middlewares=[admin.require_admin],
+        identity_exempt=[admin.PREFIX],  # the operators' API: ADMIN_TOKEN, not a caller
     )
     app[AVATARS_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, sleep, consume))
@@ -77,10 +76,6 @@ def _core(
         settings, bus, store = app[AVATARS_SETTINGS], app[BUS], app[STORE]
         await store.ensure_indexes(INDEXES)
         db = store.db
-        platform = settings.platform
-        verifier = None
-        if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
-            verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
         blob_store: BlobStore = await open_blob_store(settings, store)
         await blob_store.start()
         pool = CpuPool(settings.pool_workers, settings.moderator)
@@ -116,8 +111,6 @@ def _core(
             announcer=announcer,
             workflow=workflow,
             media=media_server,
-            verifier=verifier,
-            trusted=parse_networks(settings.trusted_proxies),
             clock=clock,
         )
         add_readiness(app, "blobs", blob_store.ping)
@@ -146,7 +139,5 @@ def _core(
                 await consumer.stop()
             await pool.close()
             await blob_store.close()
-            if verifier is not None:
-                await verifier.close()
 
     return context

@@ -19,8 +19,6 @@ from services.avatars.workflow.engine import Workflow
 from services.avatars.workflow.notify import Announcer
 from services.avatars.workflow.uploads import Uploads
 from shared.bus.base import Bus
-from shared.security import JwtVerifier
-from shared.security.networks import Network
 
 
 @dataclass
@@ -35,8 +33,6 @@ class Context:
     announcer: Announcer
     workflow: Workflow
     media: MediaServer
-    verifier: JwtVerifier | None
-    trusted: tuple[Network, ...]
     clock: Callable[[], datetime]
 
 

@@ -33,8 +33,6 @@ class AvatarsSettings(ServiceSettings):
     port: int = Field(default=8086, ge=0, le=65535)
     # Uploads stream through the upload URL; JSON bodies are read with their own small cap.
     max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
-    # Peers whose X-Surge-User-Id identity headers are believed (the gateway).
-    trusted_proxies: str = "127.0.0.1/32"
     # Where clients reach the gateway (upload URLs are absolute); unset: from the request's
     # X-Forwarded-Proto/-Host (the gateway sets them) or Host.
     public_url: str | None = None

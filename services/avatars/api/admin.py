@@ -29,13 +29,14 @@ from shared.http.adminauth import check_admin_token
 from shared.http.problems import Problem
 
 routes = web.RouteTableDef()
+PREFIX = "/admin/avatars"
 PHASH = re.compile(r"^[0-9a-f]{16}$")
 MAX_LISTED = 500
 
 
 @web.middleware
 async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/admin/avatars"):
+    if request.path.startswith(PREFIX):
         check_admin_token(request)
     return await handler(request)
 

@@ -11,7 +11,7 @@ import pytest
 import pyvips
 
 from tests.avatars_images import flat, photo_jpeg
-from tests.avatars_support import bearer, running_avatars, settings
+from tests.avatars_support import running_avatars, settings, user
 
 pytestmark = pytest.mark.integration
 AVIF, WEBP = "image/avif,image/webp,*/*", "image/webp,*/*"
@@ -78,7 +78,7 @@ async def test_sizes_formats_caching_and_retired_versions(
         assert (await http.get(f"{base}/128x128.jpg")).status == 404
         assert (await http.get(f"{base}/96x96.jpg")).status == 404
         assert not (tmp_path / "blobs" / "avatars" / "amy" / first).exists()
-        me = await (await http.get("/avatars/me", headers=bearer("amy"))).json()
+        me = await (await http.get("/avatars/me", headers=user("amy"))).json()
         assert me["version"] == second
         assert (await http.get(me["urls"]["256x256"])).status == 200
 

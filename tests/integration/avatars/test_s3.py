@@ -19,7 +19,7 @@ from services.avatars.blobs.base import incoming_key
 from services.avatars.blobs.s3 import S3BlobStore
 from shared.stack.servers import free_port
 from tests.avatars_images import photo_jpeg
-from tests.avatars_support import bearer, running_avatars, settings
+from tests.avatars_support import running_avatars, settings, user
 
 pytestmark = pytest.mark.integration
 KEYS = {"s3_access_key_id": SecretStr("testing"), "s3_secret_access_key": SecretStr("testing")}
@@ -85,13 +85,13 @@ async def test_the_workflow_runs_on_the_object_store(
     async with running_avatars(config) as avatars:
         created = await avatars.create("sam")
         early = await avatars.http.post(
-            f"/avatars/uploads/{created['id']}/complete", headers=bearer("sam")
+            f"/avatars/uploads/{created['id']}/complete", headers=user("sam")
         )
         assert early.status == 409
         image = photo_jpeg(900, 700)
         assert await post_form(created["upload"], image, "image/jpeg") == 204
         done = await avatars.http.post(
-            f"/avatars/uploads/{created['id']}/complete", headers=bearer("sam")
+            f"/avatars/uploads/{created['id']}/complete", headers=user("sam")
         )
         assert done.status == 202, await done.text()
         doc = await avatars.until(created["id"], {"published", "failed"})

@@ -12,7 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.avatars_images import SVG, gif_js_polyglot, photo_jpeg
-from tests.avatars_support import bearer, running_avatars, settings
+from tests.avatars_support import running_avatars, settings, user
+from tests.identity_support import signed
 
 pytestmark = pytest.mark.integration
 
@@ -77,8 +78,10 @@ async def test_an_oversized_body_gets_413_before_it_is_read(
         url = urlsplit(ticket["url"])
         server = avatars.http.server
         reader, writer = await asyncio.open_connection(server.host, server.port)
+        (identity,) = signed("avatars").items()  # as the gateway sends it
         writer.write(
             f"PUT {url.path}?{url.query} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"{identity[0]}: {identity[1]}\r\n"
             "Content-Type: image/jpeg\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
         )
         chunk = b"\xff\xd8\xff" + bytes(16 * 1024 - 3)
@@ -105,12 +108,12 @@ async def test_bytes_of_another_type_are_415(kafka_env: str, unique: str, tmp_pa
         assert polyglot.status == 415
         assert "polyglot" in (await polyglot.json())["detail"]
         wrong = await avatars.http.post(
-            "/avatars/uploads", json={"content_type": "image/svg+xml"}, headers=bearer("ann")
+            "/avatars/uploads", json={"content_type": "image/svg+xml"}, headers=user("ann")
         )
         assert wrong.status == 415
         anonymous = await avatars.http.post("/avatars/uploads", json={})
         assert anonymous.status == 401
-        status = await avatars.http.get(f"/avatars/uploads/{svg['id']}", headers=bearer("ann"))
+        status = await avatars.http.get(f"/avatars/uploads/{svg['id']}", headers=user("ann"))
         assert (await status.json())["state"] == "pending"
 
 
@@ -123,7 +126,7 @@ async def test_a_truncated_image_ends_failed_with_its_reason(
         doc = await avatars.until(upload_id, {"failed"})
         assert doc["reason"].startswith("corrupt or truncated image"), doc["reason"]
         assert "attempts" not in doc  # a bad image is not retried
-        status = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=bearer("ann"))
+        status = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=user("ann"))
         assert status.status == 200
         assert (await status.json())["state"] == "failed"
         assert not (tmp_path / "blobs" / "incoming" / upload_id).exists()

@@ -9,7 +9,7 @@ import pytest
 import pyvips
 
 from tests.avatars_images import flat, photo_jpeg, with_gps
-from tests.avatars_support import ADMIN, bearer, running_avatars, settings
+from tests.avatars_support import ADMIN, running_avatars, settings, user
 
 pytestmark = pytest.mark.integration
 
@@ -42,11 +42,11 @@ async def test_an_upload_is_inspected_moderated_and_published(
             assert b"SurgeCam" not in path.read_bytes()
             assert b"secret" not in path.read_bytes()
         assert not (tmp_path / "blobs" / "incoming" / upload_id).exists()
-        me = await avatars.http.get("/avatars/me", headers=bearer("ann"))
+        me = await avatars.http.get("/avatars/me", headers=user("ann"))
         assert (await me.json())["version"] == upload_id
-        status = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=bearer("ann"))
+        status = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=user("ann"))
         assert (await status.json())["state"] == "published"
-        other = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=bearer("bob"))
+        other = await avatars.http.get(f"/avatars/uploads/{upload_id}", headers=user("bob"))
         assert other.status == 404
 
 
@@ -68,7 +68,7 @@ async def test_red_is_rejected_and_its_bytes_deleted_yellow_waits_for_review(
         image = await avatars.http.get(reviews[0]["image"], headers=ADMIN)
         assert image.status == 200
         assert image.content_type == "image/webp"
-        refused = await avatars.http.get("/admin/avatars/reviews", headers=bearer("cat"))
+        refused = await avatars.http.get("/admin/avatars/reviews", headers=user("cat"))
         assert refused.status == 401
         decided = await avatars.http.post(
             f"/admin/avatars/reviews/{yellow}", json={"decision": "approve"}, headers=ADMIN
