@@ -8,6 +8,7 @@ Stop runs it backwards: the consumer finishes its record and commits before the 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
 from shared.http.keys import BUS, STORE
 
 Clock = Callable[[], datetime]
-CONSUMER = web.AppKey("avatars_consumer", EventConsumer)
+CONSUMERS = web.AppKey("avatars_consumers", list[EventConsumer])
 
 
 def _now() -> datetime:
@@ -83,7 +84,13 @@ def _core(
         announcer = Announcer(bus, settings.webpush_ttl_seconds)
         blocklist = Blocklist(db["avatar_blocklist"], settings.blocklist_max_distance)
         steps = Steps(settings, db, blob_store, pool, blocklist, announcer, clock)
-        media_server = MediaServer(db[VERSIONS], blob_store, pool, settings.step_timeout_seconds)
+        media_server = MediaServer(
+            db[VERSIONS],
+            blob_store,
+            pool,
+            settings.step_timeout_seconds,
+            settings.allowed_size_set(),
+        )
         steps.on_retire = media_server.forget
         uploads_repo = Uploads(db[UPLOADS])
         extra = {"sleep": sleep} if sleep is not None else {}
@@ -114,29 +121,30 @@ def _core(
             clock=clock,
         )
         add_readiness(app, "blobs", blob_store.ping)
-        consumer = None
-        if consume:
-            consumer = EventConsumer(
+        consumers = [
+            EventConsumer(
                 bus,
                 topics=[AVATAR_UPLOADED.topic],
                 group_id=settings.consumer_group,
                 handler=workflow.handle,
                 retry=RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=10.0),
-                batch_size=16,
+                batch_size=4,
                 service_name="avatars",
             )
-            await consumer.start()
-            app[CONSUMER] = consumer
+            for _ in range(settings.workflow_consumers if consume else 0)
+        ]
+        await asyncio.gather(*(consumer.start() for consumer in consumers))
+        app[CONSUMERS] = consumers
+        if consumers:
 
             async def consuming() -> bool:
-                return consumer.running
+                return all(consumer.running for consumer in consumers)
 
             add_readiness(app, "workflow", consuming)
         try:
             yield
         finally:
-            if consumer is not None:
-                await consumer.stop()
+            await asyncio.gather(*(consumer.stop() for consumer in consumers))
             await pool.close()
             await blob_store.close()
 

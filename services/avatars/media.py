@@ -46,6 +46,7 @@ class MediaServer:
         blobs: BlobStore,
         pool: CpuPool,
         render_timeout: float,
+        allowed: frozenset[tuple[int, int]],
         *,
         cache_bytes: int = CACHE_BYTES,
         state_seconds: float = STATE_SECONDS,
@@ -53,6 +54,7 @@ class MediaServer:
     ) -> None:
         self.versions, self.blobs, self.pool = versions, blobs, pool
         self.render_timeout = render_timeout
+        self.allowed = allowed  # the sizes that may be served (parsed once, not per request)
         self.cache_bytes, self.state_seconds, self.clock = cache_bytes, state_seconds, clock
         self._states: dict[str, tuple[float, bool]] = {}
         self._bytes: OrderedDict[str, Variant] = OrderedDict()

@@ -69,6 +69,9 @@ class AvatarsSettings(ServiceSettings):
     pool_workers: int = Field(default=2, ge=1, le=64)
 
     consumer_group: str = "avatars-workflow"
+    # Members of the consumer group in this process: each fetches and handles its partitions on
+    # its own, so one upload's I/O never leaves the CPU pool idle behind a shared batch.
+    workflow_consumers: int = Field(default=4, ge=1, le=64)
     step_timeout_seconds: float = Field(default=60.0, gt=0)
     step_max_attempts: int = Field(default=4, ge=1, le=20)
     step_backoff_seconds: float = Field(default=0.5, ge=0)

@@ -44,8 +44,8 @@ async def media(request: web.Request) -> web.StreamResponse:
     if match is None or ext not in ("jpg", "webp", "avif"):
         raise Problem(404, "no such image", type_=PROBLEMS + "no-image")
     width, height = int(match.group(1)), int(match.group(2))
-    if (width, height) not in ctx.settings.allowed_size_set():
-        allowed = ", ".join(f"{w}x{h}" for w, h in sorted(ctx.settings.allowed_size_set()))
+    if (width, height) not in ctx.media.allowed:
+        allowed = ", ".join(f"{w}x{h}" for w, h in sorted(ctx.media.allowed))
         raise Problem(400, f"{size} is not an allowed size ({allowed})", type_=PROBLEMS + "size")
     if not VERSION.fullmatch(version) or not await ctx.media.published(user, version):
         raise Problem(404, "no such avatar version", type_=PROBLEMS + "no-image")

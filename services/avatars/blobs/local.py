@@ -116,5 +116,12 @@ class LocalBlobStore:
 
 
 def _copy(source: Path, target: Path) -> int:
-    shutil.copyfile(source, target)
+    """A hard link when both are on one file system (no bytes copied; blobs are never written
+    in place, only replaced), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        if not source.exists():
+            raise FileNotFoundError(source) from None
+        shutil.copyfile(source, target)
     return target.stat().st_size

@@ -7,20 +7,47 @@ inspect step) and keeps only a small window, so a large file is never held in me
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 JPEG, PNG, GIF, WEBP = "image/jpeg", "image/png", "image/gif", "image/webp"
 SNIFF_BYTES = 16
 
-# Content a browser or an interpreter would run if the file were served as it came. Long
-# enough that entropy-coded image data holds one by chance about never (`<svg` needs a space or
-# `>` after it: 5 bytes, case-folded, in a 25 MiB file about 1 in 10,000).
-_ACTIVE = re.compile(
-    rb"<(?:script|html|!doctype\s+html|iframe|body|\?php|svg[\s>/]|object|embed)"
-    rb"|javascript:|\bon(?:load|error)\s*=",
-    re.IGNORECASE,
-)
+# Content a browser or an interpreter would run if the file were served as it came: tags after
+# a `<`, and script URLs and handlers. Long enough that entropy-coded image data holds one by
+# chance about never (`<svg` needs a space, `>` or `/` after it: 5 bytes, case-folded, in a
+# 25 MiB file about 1 in 10,000). Searched with bytes.find on the lower-cased chunk: a regex
+# with IGNORECASE scanned about 4 MB/s, this about 100 times faster.
+_TAGS = (
+    b"script", b"html", b"!doctype", b"iframe", b"body", b"?php", b"object", b"embed",
+    b"svg ", b"svg>", b"svg/", b"svg\t", b"svg\n", b"svg\r",
+)  # fmt: skip
+_HANDLERS = (b"onload", b"onerror")
+# Grouped by their first letter: `<s`, `<h`, ... are searched for as two-byte needles (fast),
+# and only where one is found are the tags compared.
+_BY_NEEDLE: dict[bytes, tuple[bytes, ...]] = {}
+for _tag in _TAGS:
+    _BY_NEEDLE[b"<" + _tag[:1]] = (*_BY_NEEDLE.get(b"<" + _tag[:1], ()), _tag)
+
+
+def _active(window: bytes) -> bool:
+    lowered = window.lower()
+    if b"javascript:" in lowered:
+        return True
+    for needle, tags in _BY_NEEDLE.items():
+        at = lowered.find(needle)
+        while at >= 0:
+            if lowered.startswith(tags, at + 1):
+                return True
+            at = lowered.find(needle, at + 1)
+    for handler in _HANDLERS:
+        at = lowered.find(handler)
+        while at >= 0:
+            if lowered[at + len(handler) : at + len(handler) + 16].lstrip(b" \t\r\n")[:1] == b"=":
+                return True
+            at = lowered.find(handler, at + 1)
+    return False
+
+
 _WINDOW = 32  # bytes kept between chunks so a marker split across two is still seen
 _TAIL = 64
 
@@ -69,7 +96,7 @@ class Scanner:
             if len(self._head) >= SNIFF_BYTES:
                 self._check_head()
         window = self._carry + chunk
-        if _ACTIVE.search(window):
+        if _active(window):
             raise RefusedImageError("the file holds HTML, SVG or script content (a polyglot)")
         self._carry = window[-_WINDOW:]
         self._tail = (self._tail + chunk)[-_TAIL:]
