@@ -7,10 +7,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from shared.http.pushworker import SERVICE_WORKER
+
 STATIC = Path(__file__).resolve().parent.parent / "static"
 PAGE = (STATIC / "page.html").read_bytes()
 SCRIPT = (STATIC / "page.js").read_bytes()
-WORKER = (STATIC / "sw.js").read_bytes()
+WORKER = SERVICE_WORKER
 SCRIPT_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 PAGE_HEADERS = {
     **SCRIPT_HEADERS,

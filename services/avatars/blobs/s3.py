@@ -115,24 +115,27 @@ class S3BlobStore:
             Bucket=self.bucket, Key=key, Body=data, ContentType=content_type
         )
 
-    async def get(self, key: str) -> bytes | None:
+    async def _object(self, key: str) -> Any:
+        """The GetObject answer, or None when there is no such object."""
         try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=key)
+            return await self._client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
             if _code(exc) in _MISSING:
                 return None
             raise
+
+    async def get(self, key: str) -> bytes | None:
+        response = await self._object(key)
+        if response is None:
+            return None
         async with response["Body"] as body:
             data: bytes = await body.read()
         return data
 
     async def download(self, key: str, path: Path) -> int | None:
-        try:
-            response = await self._client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return None
-            raise
+        response = await self._object(key)
+        if response is None:
+            return None
         size = 0
         async with response["Body"] as body:
             with path.open("wb") as out:
