@@ -41,6 +41,15 @@ def _init_worker(moderator_spec: str) -> None:
     # Ctrl-C reaches the whole foreground process group: the parent stops the pool itself (a
     # worker dying on its own while it holds the task queue's lock hangs Pool.terminate).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Load the model now, not in the first upload's moderate step (a failure here is left to
+    # that step, which reports it and retries, rather than to a worker respawned forever).
+    global _moderator
+    try:
+        from services.avatars.moderation.base import load_moderator
+
+        _moderator = load_moderator(moderator_spec)
+    except Exception:
+        log.exception("moderator %s could not be loaded at worker start", moderator_spec)
 
 
 # Task functions: module level, so the spawned workers can import them.

@@ -93,12 +93,12 @@ class Workflow:
     async def advance(self, upload_id: str) -> None:
         """Run steps until the upload is finished, published, or waits for a reviewer."""
         dead_letter: str | None = None
-        while True:
-            doc = await self.uploads.get(upload_id)
-            if doc is None or not self._runnable(doc):
-                break
-            outcome = await self._run(doc, doc["state"])
+        doc = await self.uploads.get(upload_id)
+        while doc is not None and self._runnable(doc):
+            outcome, doc = await self._run(doc, doc["state"])
             dead_letter = dead_letter or outcome
+            if doc is None:  # moved on by another worker: see where it is now
+                doc = await self.uploads.get(upload_id)
         if dead_letter is not None:
             raise PermanentError(dead_letter)
 
@@ -109,14 +109,18 @@ class Workflow:
             return False
         return not (state == "in_review" and doc.get("held"))
 
-    async def _run(self, doc: dict[str, Any], state: str) -> str | None:
-        """One step; returns a dead-letter reason when its attempts ran out."""
+    async def _run(
+        self, doc: dict[str, Any], state: str
+    ) -> tuple[str | None, dict[str, Any] | None]:
+        """One step: a dead-letter reason when its attempts ran out, and the document as the
+        step left it (None when another worker had moved it on)."""
         key = f"{doc['_id']}:{state}"
         await self._take(key)
         try:
+            # Read under the lease: what a worker before us did is in the store now.
             fresh = await self.uploads.get(doc["_id"])
             if fresh is None or fresh["state"] != state or not self._runnable(fresh):
-                return None  # another worker moved it on meanwhile
+                return None, None
             return await self._attempts(fresh, state, key)
         finally:
             self.leases.release(key)
@@ -130,20 +134,24 @@ class Workflow:
             await self._sleep(pause)
             waited += pause
 
-    async def _attempts(self, doc: dict[str, Any], state: str, key: str) -> str | None:
+    async def _attempts(
+        self, doc: dict[str, Any], state: str, key: str
+    ) -> tuple[str | None, dict[str, Any]]:
         step = self.steps[state]
         name = STEP_NAMES[state]
         attempt = 0
         while True:
             attempt += 1
-            await self.leases.renew(key)
+            if attempt > 1:  # taken (or taken over) just now for the first
+                await self.leases.renew(key)
             try:
                 async with asyncio.timeout(self.step_timeout):
                     result = await step(doc)
                 break
             except RefusedImageError as refused:
-                await self._enter(doc, "failed", {"reason": refused.reason}, refused.reason)
-                return None
+                fields = {"reason": refused.reason}
+                await self._enter(doc, "failed", fields, refused.reason)
+                return None, {**doc, **fields, "state": "failed"}
             except Exception as exc:
                 error = describe(exc) if not isinstance(exc, TimeoutError) else "timed out"
                 await self.uploads.update(
@@ -153,16 +161,16 @@ class Workflow:
                     reason = f"step {name} failed after {attempt} attempts: {error}"
                     log.error("upload %s: %s", doc["_id"], reason)
                     await self._enter(doc, "failed", {"reason": reason}, reason)
-                    return reason
+                    return reason, {**doc, "reason": reason, "state": "failed"}
                 log.warning(
                     "upload %s: step %s attempt %d failed: %s", doc["_id"], name, attempt, error
                 )
                 await self._sleep(self.retry.delay(attempt, self._rng))
         if isinstance(result, Move):
             await self._enter(doc, result.state, result.fields, result.reason)
-        else:
-            await self.uploads.update(doc["_id"], result.fields)
-        return None
+            return None, {**doc, **result.fields, "state": result.state}
+        await self.uploads.update(doc["_id"], result.fields)
+        return None, {**doc, **result.fields}
 
     async def _enter(
         self, doc: dict[str, Any], state: str, fields: dict[str, Any], reason: str
