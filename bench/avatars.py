@@ -75,6 +75,8 @@ LAZY_SIZES = ("32x32", "48x48", "96x96", "192x192", "512x512")
 EXTENSIONS = ("avif", "webp", "jpg")
 CONCURRENCY = 8
 HIT_SECONDS = 5.0
+OURS = "bench-avatars-"  # in the data paths of this run's Kafka and FerretDB
+PHASE_CPU: dict[str, dict[str, float]] = {}  # CPU seconds by process during each pipeline run
 
 
 def log(message: str) -> None:
@@ -174,6 +176,37 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by every process on the machine, by a short
+    name: which of ours (gateway, avatars and its pool, notifier, kafka, ferretdb, this bench)
+    or "other" (the rest of the machine's load)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = "other"
+        for marker, label in (("services.gateway", "gateway"), ("services.avatars", "avatars"),
+                              ("services.notifier", "notifier"), ("kafka", "kafka"),
+                              ("ferretdb", "ferretdb"), ("bench/avatars.py", "bench"),
+                              ("multiprocessing.spawn", "pool")):  # fmt: skip
+            if marker in command and (label not in ("kafka", "ferretdb") or OURS in command):
+                name = label
+                break
+        used[name] = used.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def cpu_since(before: dict[str, float]) -> dict[str, float]:
+    after = cpu_seconds()
+    return {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in sorted(after)}
+
+
 class RssSampler(threading.Thread):
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -208,7 +241,7 @@ class Outcomes:
             bootstrap_servers=self.bootstrap,
             group_id=f"bench-{os.getpid()}",
             auto_offset_reset="latest",
-            fetch_max_wait_ms=20,
+            fetch_max_wait_ms=500,
         )
         await self.consumer.start()
         while not self.consumer.assignment():
@@ -266,9 +299,11 @@ async def upload_all(
 async def pipeline_ours(base: str, outcomes: Outcomes, files: Sequence[Path]) -> float:
     async with aiohttp.ClientSession() as session:
         await outcomes.wait(await upload_all(session, base, files[:1], 1))  # warm-up: model load
+        before = cpu_seconds()
         started = time.perf_counter()
         ids = await upload_all(session, base, files, 4)
         ended = await outcomes.wait(ids)
+    PHASE_CPU["ours"] = cpu_since(before)
     return len(files) / (ended - started)
 
 
@@ -283,9 +318,12 @@ def pipeline_bare(files: Sequence[Path]) -> float:
     context = multiprocessing.get_context("spawn")
     with context.Pool(POOL, initializer=init, initargs=("opennsfw",)) as pool:
         pool.starmap(work, [(str(files[0]), limits, sizes, formats)] * POOL)  # warm-up
+        before = cpu_seconds()
         started = time.perf_counter()
         pool.starmap(work, [(str(p), limits, sizes, formats) for p in files])
-        return len(files) / (time.perf_counter() - started)
+        rate = len(files) / (time.perf_counter() - started)
+    PHASE_CPU["bare"] = cpu_since(before)
+    return rate
 
 
 async def hammer(urls: Sequence[str], headers: dict[str, str], seconds: float | None) -> float:
@@ -360,7 +398,9 @@ async def measure(opts: argparse.Namespace, tmp: Path, env: dict[str, str], port
         result["pipeline"] = {"images": len(files), "megapixels": sorted(set(mix)),
                               "ours_images_per_s": round(ours, 3),
                               "bare_images_per_s": round(bare, 3),
-                              "ratio": round(ours / bare, 3), "goal": 0.7}  # fmt: skip
+                              "ratio": round(ours / bare, 3), "goal": 0.7,
+                              "cpu_seconds": PHASE_CPU}  # fmt: skip
+        log(f"   CPU seconds by process: {PHASE_CPU}")
 
         published = [d for d in (tmp / "avatars-data" / "blobs" / "avatars").glob("*/*")
                      if (d / "canonical.webp").exists()]  # fmt: skip
@@ -426,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     images = Path(tempfile.gettempdir()) / "surge-bench-avatars-images"
     images.mkdir(exist_ok=True)
     with ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-avatars-")))
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=OURS)))
         servers = stack.enter_context(real_servers(tmp))
         ports = {n: free_port() for n in ("gw", "gw_admin", "nf", "nf_ws", "av", "bare")}
         env = {

@@ -28,14 +28,32 @@ from services.avatars.workflow.leases import Leases
 from services.avatars.workflow.notify import Announcer
 from services.avatars.workflow.steps import Steps
 from services.avatars.workflow.uploads import INDEXES, UPLOADS, VERSIONS, Uploads
+from shared.bus.base import Bus
 from shared.consumer import EventConsumer, RetryPolicy
 from shared.events.contracts.avatars import AVATAR_MODERATED, AVATAR_UPLOADED
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
-from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
+from shared.http.app import BusFactory, add_readiness, create_app
 from shared.http.keys import BUS, STORE
+from shared.settings import PlatformSettings
 
 Clock = Callable[[], datetime]
 CONSUMERS = web.AppKey("avatars_consumers", list[EventConsumer])
+# Kafka answers a fetch as soon as records arrive, so a long wait costs no latency; it only
+# paces idle polling. The workflow's several group members at the platform's 25 ms each kept
+# the broker busier than the pipeline itself in bench/avatars.py.
+IDLE_FETCH_WAIT_MS = 500
+
+
+def avatars_bus(platform: PlatformSettings, service: str) -> Bus:
+    from shared.bus.kafka import KafkaBus
+
+    return KafkaBus(
+        platform,
+        client_id=f"{platform.kafka_client_id_prefix}-{service}",
+        consumer_options={
+            "fetch_max_wait_ms": max(IDLE_FETCH_WAIT_MS, platform.kafka_fetch_max_wait_ms)
+        },
+    )
 
 
 def _now() -> datetime:
@@ -45,7 +63,7 @@ def _now() -> datetime:
 async def init_app(
     settings: AvatarsSettings | None = None,
     *,
-    bus: BusFactory = kafka_bus,
+    bus: BusFactory = avatars_bus,
     clock: Clock = _now,
     sleep: Sleep | None = None,
     consume: bool = True,
