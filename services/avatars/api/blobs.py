@@ -5,7 +5,8 @@ Checked before a byte of the body is read: the signature (403, forged), the expi
 expired), the signed Content-Type (403), a declared Content-Length over the limit (413), and
 single use (403, replayed: the upload's claim). The body then streams to disk through the
 sniffing `Scanner`, counted as it arrives: past the limit the 413 goes out at once, with the
-rest of the body unread; a wrong type is a 415 as soon as the first bytes show it. A refused
+rest of the body unread; a wrong type is a 415 as soon as the first bytes show it, data after
+the image's end marker (an appended archive or script) a 415 at the end. A refused
 or broken upload releases the claim, so the same URL can be tried again until it expires.
 """
 
@@ -65,7 +66,9 @@ async def upload(request: web.Request) -> web.Response:
         claims, f"ticket:{upload_id}", {"at": ctx.clock()}
     ):
         raise _refuse("the upload URL was already used")
-    scanner = Scanner(declared=doc["content_type"])
+    # Type and end structure here (a 415 as soon as the first bytes show a wrong type); the
+    # content scan for polyglots runs in the inspect step, off the event loop.
+    scanner = Scanner(declared=doc["content_type"], deep=False)
 
     async def body() -> AsyncIterator[bytes]:
         async for chunk in request.content.iter_chunked(CHUNK):
