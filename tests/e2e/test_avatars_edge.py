@@ -28,7 +28,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from websockets.asyncio.client import connect
 
 from services.avatars.app import init_app as init_avatars
-from services.gateway.app import init_app as init_gateway
 from services.gateway.limits.plans import PlanStore, UsagePlan
 from services.gateway.settings import GatewaySettings
 from services.notifier.app import init_app as init_notifier
@@ -38,6 +37,7 @@ from shared.store import Store
 from tests import notifier_support
 from tests.avatars_images import photo_jpeg
 from tests.avatars_support import bearer, platform, settings
+from tests.gateway_support import PlaneClient, serving
 from tests.identity_support import as_user
 from tests.pushservice import PushService
 
@@ -66,7 +66,7 @@ def url_of(client: TestClient[Any, Any]) -> str:
 class Edge:
     base: str
     push: PushService
-    gateway: TestClient[Any, Any]
+    gateway: PlaneClient
     notifier: TestClient[Any, Any]
 
 
@@ -91,14 +91,15 @@ async def edge(kafka_env: str, unique: str, tmp_path: Path, store: Store) -> Asy
             url_of(notifier_http),
             f"http://127.0.0.1:{notifier[WS_SERVER].port}",
         )
-        gateway_app = await init_gateway(
-            GatewaySettings(routes_yaml=table, platform=shared), bus=kafka_bus
+        served = await stack.enter_async_context(
+            serving(GatewaySettings(routes_yaml=table, platform=shared), bus=kafka_bus)
         )
-        gateway = await stack.enter_async_context(TestClient(TestServer(gateway_app)))
+        session = await stack.enter_async_context(aiohttp.ClientSession(base_url=served.url))
         for client in (notifier_http, avatars_http):
             ready = await client.get("/readyz")
             assert ready.status == 200, await ready.text()
-        yield Edge(url_of(gateway), push, gateway, notifier_http)
+        gateway = PlaneClient(session, "127.0.0.1", served.port)
+        yield Edge(served.url, push, gateway, notifier_http)
 
 
 async def test_upload_result_by_socket_and_web_push_through_the_gateway(
