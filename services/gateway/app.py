@@ -86,7 +86,7 @@ def build_plane(app: web.Application) -> Plane:
 
     plane = Plane(pipeline, limits=framing_limits(parts.settings), resolve=client, refused=refused)
     plane.on_sweep.append(pipeline.sweep)
-    plane.on_stop.append(pipeline.close)
+    plane.on_stop.append(pipeline.close_pools)
     return plane
 
 

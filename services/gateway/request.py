@@ -18,6 +18,9 @@ from urllib.parse import parse_qsl, unquote
 
 from multidict import CIMultiDict
 
+# First value of each header by lower-cased name, as bytes: what the hot stages look up.
+HeaderIndex = dict[bytes, bytes]
+
 
 @dataclass(frozen=True, slots=True)
 class ClientInfo:
@@ -53,8 +56,21 @@ def decode(value: bytes) -> str:
     return value.decode("utf-8", "surrogateescape")
 
 
+def index_headers(raw_headers: Sequence[tuple[bytes, bytes]]) -> HeaderIndex:
+    index: HeaderIndex = {}
+    for name, value in raw_headers:
+        lowered = name.lower()
+        if lowered not in index:
+            index[lowered] = value
+    return index
+
+
 class Request:
-    """One parsed request. `content` streams its body; the rest is read-only data."""
+    """One parsed request. `content` streams its body; the rest is read-only data.
+
+    `header(b"name")` reads the first value of a header by its lower-cased name from an index
+    the framing built while it checked the head; `headers` (a case-insensitive multidict of
+    every field) is only built when a stage asks for it."""
 
     __dict__: dict[str, object]  # (cached_property needs an instance dict)
 
@@ -73,11 +89,14 @@ class Request:
         chunked: bool = False,
         upgrade: bool = False,
         request_id: str = "",
+        index: HeaderIndex | None = None,
+        head_bytes: int | None = None,
     ) -> None:
         self.method = method
         self.target = target
         self.raw_headers = raw_headers
-        self.headers = CIMultiDict[str]([(decode(k), decode(v)) for k, v in raw_headers])
+        self.index = index if index is not None else index_headers(raw_headers)
+        self.head_bytes = head_bytes  # the header block's size as framed, when it was
         self.version = version
         self.keep_alive = keep_alive
         self.client = client
@@ -95,13 +114,22 @@ class Request:
         self.body_prefix = b""
         self.body_rejection: Exception | None = None
 
+    @cached_property
+    def headers(self) -> CIMultiDict[str]:
+        return CIMultiDict[str]([(decode(k), decode(v)) for k, v in self.raw_headers])
+
+    def header(self, name: bytes) -> str | None:
+        """The first value of the header whose lower-cased name is `name`, None if absent."""
+        value = self.index.get(name)
+        return None if value is None else value.decode("utf-8", "surrogateescape")
+
     @property
     def body_exists(self) -> bool:
         return self.chunked or bool(self.content_length)
 
     @property
     def host(self) -> str:
-        return self.headers.get("Host", "")
+        return self.header(b"host") or ""
 
     @property
     def path_qs(self) -> str:
@@ -111,7 +139,7 @@ class Request:
     def content_type(self) -> str:
         """The media type without parameters, lower-cased ("application/octet-stream" when the
         request has none, as aiohttp reported it)."""
-        value = self.headers.get("Content-Type")
+        value = self.header(b"content-type")
         if not value:
             return "application/octet-stream"
         return value.split(";", 1)[0].strip().lower()

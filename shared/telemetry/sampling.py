@@ -9,6 +9,11 @@ A trace that arrives with a parent keeps the parent's decision (W3C `sampled` fl
 and Kafka headers alike), so a trace is either whole or absent, never cut in the middle.
 
 `OTEL_TRACES_SAMPLER_ARG` is `<reservoir>,<ratio>`, e.g. `1,0.05` (the default when empty).
+
+An edge that starts most traces (the gateway) can decide a root once and cheaply with
+`XraySampler.decide_root(trace_id)`: a dropped root then needs no span object at all, only its
+ids for the `traceparent` it sends on; a kept one is started with `PRESAMPLED` among its
+attributes, which this sampler honours without deciding (or consuming the reservoir) twice.
 Without `OTEL_TRACES_SAMPLER` the SDK's default (every trace) stays, which is what `make run`
 and the tests want; the deployment manifests set `surge_xray`.
 """
@@ -34,6 +39,9 @@ from opentelemetry.util.types import Attributes
 NAME = "surge_xray"
 DEFAULT_RESERVOIR = 1
 DEFAULT_RATIO = 0.05
+# A span-start attribute: the root was already sampled by `XraySampler.decide_root`.
+PRESAMPLED = "surge.sampling.presampled"
+_TRACE_ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 
 
 class ReservoirThenRatio(Sampler):
@@ -46,6 +54,7 @@ class ReservoirThenRatio(Sampler):
             raise ValueError("reservoir must be >= 0 and ratio within [0, 1]")
         self.reservoir, self.ratio = reservoir, ratio
         self._by_ratio = TraceIdRatioBased(ratio)
+        self._bound = self._by_ratio.bound
         self._clock = clock
         self._second = -1
         self._taken = 0
@@ -61,6 +70,13 @@ class ReservoirThenRatio(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
+        if self._borrow():
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
+        return self._by_ratio.should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+    def _borrow(self) -> bool:
         second = int(self._clock())
         with self._lock:
             if second != self._second:
@@ -68,11 +84,18 @@ class ReservoirThenRatio(Sampler):
             borrowed = self._taken < self.reservoir
             if borrowed:
                 self._taken += 1
-        if borrowed:
-            return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
-        return self._by_ratio.should_sample(
-            parent_context, trace_id, name, kind, attributes, links, trace_state
-        )
+        return borrowed
+
+    def decide(self, trace_id: int) -> bool:
+        """`should_sample`'s decision for a root with `trace_id`, without building a result."""
+        second = int(self._clock())
+        with self._lock:
+            if second != self._second:
+                self._second, self._taken = second, 0
+            if self._taken < self.reservoir:
+                self._taken += 1
+                return True
+        return trace_id & _TRACE_ID_LIMIT < self._bound
 
     def get_description(self) -> str:
         return f"ReservoirThenRatio{{{self.reservoir}/s,{self.ratio}}}"
@@ -95,6 +118,36 @@ def parse_argument(raw: str) -> tuple[int, float]:
     return reservoir, ratio
 
 
-def xray_sampler(argument: str) -> Sampler:
+class XraySampler(ParentBased):
+    """`ParentBased(ReservoirThenRatio)`, plus the edge's one-time root decision."""
+
+    def __init__(self, root: ReservoirThenRatio) -> None:
+        super().__init__(root=root)
+        self.roots = root
+
+    def decide_root(self, trace_id: int) -> bool:
+        """Whether a new trace (no parent) with `trace_id` is recorded; a True consumes the
+        reservoir as `should_sample` would, so start that span with `PRESAMPLED` set."""
+        return self.roots.decide(trace_id)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        if attributes and attributes.get(PRESAMPLED):
+            kept = {key: value for key, value in attributes.items() if key != PRESAMPLED}
+            return SamplingResult(Decision.RECORD_AND_SAMPLE, kept, trace_state)
+        return super().should_sample(
+            parent_context, trace_id, name, kind, attributes, links, trace_state
+        )
+
+
+def xray_sampler(argument: str) -> XraySampler:
     reservoir, ratio = parse_argument(argument)
-    return ParentBased(root=ReservoirThenRatio(reservoir, ratio))
+    return XraySampler(ReservoirThenRatio(reservoir, ratio))

@@ -59,9 +59,13 @@ def credentials(
     On a route with `protected_zone`, a bearer token the waiting room issued is that zone's
     access token (zones.py reads it), not a user credential: it is left out here, so a visitor
     holding only an access token is anonymous rather than refused."""
+    return _credentials(headers.get(API_KEY_HEADER), headers.get("Authorization"), route)
+
+
+def _credentials(
+    key: str | None, authorization: str | None, route: Route | None
+) -> tuple[str | None, str | None]:
     bearer: str | None = None
-    key = headers.get(API_KEY_HEADER)
-    authorization = headers.get("Authorization")
     if authorization:
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() == "bearer":
@@ -120,9 +124,31 @@ class Authenticator:
             registry=registry,
         )
 
+    def authenticate_now(self, request: Request, route: Route) -> Identity | None:
+        """`authenticate` when it needs no wait, else None (then await `authenticate`): no API
+        key presented, and a bearer token, if any, already verified and remembered."""
+        bearer, presented = _credentials(
+            request.header(b"x-api-key"), request.header(b"authorization"), route
+        )
+        if presented is not None:
+            return None
+        if bearer is None:
+            identity = ANONYMOUS
+        else:
+            if self._verifier is None:
+                raise self._unauthorized("jwt_not_configured", "Bearer", route)
+            cached = self._tokens.get(bearer)
+            if cached is None:
+                return None
+            identity = cached
+        self._check_policy(route, identity)
+        return identity
+
     async def authenticate(self, request: Request, route: Route) -> Identity:
         """The caller's identity, or Problem 401/403 when the route's policy is not met."""
-        bearer, presented = credentials(request.headers, route)
+        bearer, presented = _credentials(
+            request.header(b"x-api-key"), request.header(b"authorization"), route
+        )
         key: ApiKey | None = None
         if presented is not None:
             try:
@@ -139,6 +165,11 @@ class Authenticator:
         else:
             verified = await self._verify(bearer, route)  # the token's identity, keyless
             identity = verified if key is None else identify(verified.claims, key)
+        self._check_policy(route, identity)
+        return identity
+
+    def _check_policy(self, route: Route, identity: Identity) -> None:
+        """Problem 401 when the route's policy is not met, 403 when scopes or roles miss."""
         policy = route.auth
         if (
             (policy is AuthPolicy.JWT and identity.kind != "jwt")
@@ -148,7 +179,6 @@ class Authenticator:
         ):
             raise self._unauthorized("missing", None, route)
         self._authorize(route, identity)
-        return identity
 
     async def _verify(self, token: str, route: Route) -> Identity:
         """The identity a valid token carries (no API key); cached with the verification, so a
@@ -173,8 +203,8 @@ class Authenticator:
         self._tokens.put(token, identity, until=float(expires))
 
     def _authorize(self, route: Route, identity: Identity) -> None:
-        missing = sorted(set(route.scopes) - identity.scopes)
-        if missing:
+        if route.scopes and not identity.scopes.issuperset(route.scopes):
+            missing = sorted(set(route.scopes) - identity.scopes)
             self.failures.labels("insufficient_scope").inc()
             challenge = (
                 f'Bearer realm="{REALM}", error="insufficient_scope", scope="{" ".join(missing)}"'

@@ -8,6 +8,7 @@ blocks or the IP bucket counts.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from services.gateway.request import ClientInfo
@@ -25,7 +26,7 @@ def resolve(
 ) -> ClientInfo:
     proto = "https" if secure else "http"
     if not trusted or not is_trusted(peer, trusted):
-        return ClientInfo(address=peer, proto=proto, forwarded_for=peer)
+        return _direct(peer, proto)
     chain: list[str] = []
     forwarded_proto = ""
     for name, value in raw_headers:
@@ -43,3 +44,9 @@ def resolve(
     if forwarded_proto in ("http", "https"):
         proto = forwarded_proto
     return ClientInfo(address=address, proto=proto, forwarded_for=", ".join([*chain, peer]))
+
+
+@functools.lru_cache(maxsize=4096)
+def _direct(peer: str, proto: str) -> ClientInfo:
+    """A client that reached us directly (immutable, so one per address is shared)."""
+    return ClientInfo(address=peer, proto=proto, forwarded_for=peer)

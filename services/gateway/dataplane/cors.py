@@ -17,7 +17,11 @@ import json
 import re
 from dataclasses import dataclass
 
-from services.gateway.dataplane.headers import ResponseHeaders
+from services.gateway.dataplane.headers import (
+    NOT_RETURNED,
+    ResponseHeaders,
+    names_only_hop_by_hop,
+)
 from services.gateway.request import Request
 from services.gateway.routing.table import Cors, Route
 from shared.http.problems import PROBLEM_CONTENT_TYPE, problem_body
@@ -35,6 +39,15 @@ _BASE_SECURITY_ITEMS = tuple(_BASE_SECURITY.items())
 _BASE_SECURITY_LINES = tuple(
     (name.lower().encode(), (name.encode(), value.encode())) for name, value in _BASE_SECURITY_ITEMS
 )
+_SECURITY_NAMES = frozenset(
+    {lowered for lowered, _ in _BASE_SECURITY_LINES} | {b"strict-transport-security"}
+)
+_HSTS_BLOCK_LINE = b"Strict-Transport-Security: %s\r\n" % HSTS.encode()
+_SECURITY_BLOCK_LINES = tuple(
+    (lowered, b"%s: %s\r\n" % line) for lowered, line in _BASE_SECURITY_LINES
+)
+_SECURITY_BLOCK = b"".join(line for _, line in _SECURITY_BLOCK_LINES)
+_NOT_RETURNED_NOR_RATE_LIMIT = NOT_RETURNED | {b"ratelimit-policy", b"ratelimit"}
 _PREFLIGHT_VARY = ("Origin", "Access-Control-Request-Method", "Access-Control-Request-Headers")
 _HOST_CHARS = re.compile(r"^[a-z0-9.-]+$")
 
@@ -63,8 +76,8 @@ def is_https(request: Request) -> bool:
 def is_preflight(request: Request) -> bool:
     return (
         request.method == "OPTIONS"
-        and "Origin" in request.headers
-        and "Access-Control-Request-Method" in request.headers
+        and b"origin" in request.index
+        and b"access-control-request-method" in request.index
     )
 
 
@@ -187,6 +200,45 @@ def add_security_headers(
             headers.set("Strict-Transport-Security", HSTS)
         else:
             headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+def proxied_block(
+    raw: list[tuple[bytes, bytes]],
+    added: bytes,
+    request_id: bytes,
+    *,
+    https: bool,
+    security: SecurityHeaders = DEFAULT_SECURITY,
+) -> bytes | None:
+    """The header block of a proxied response on a route without CORS, in one pass: the lines
+    `ResponseHeaders(response_headers(raw))`, `set` of each line of `added` (RateLimit's),
+    `decorate(..., upstream=True)` and the request id line give, in the same order. None when
+    a `Connection` field names a field that is not hop-by-hop (take the general way then)."""
+    drop = _NOT_RETURNED_NOR_RATE_LIMIT if added else NOT_RETURNED
+    parts: list[bytes] = []
+    present: set[bytes] | None = None
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered in drop:
+            if lowered == b"connection" and not names_only_hop_by_hop([(name, value)]):
+                return None
+            continue
+        if lowered in _SECURITY_NAMES:
+            if present is None:
+                present = set()
+            present.add(lowered)
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(added)
+    if security.enabled:
+        if present is None:
+            parts.append(_SECURITY_BLOCK)
+        else:
+            missing = [line for lowered, line in _SECURITY_BLOCK_LINES if lowered not in present]
+            parts.extend(missing)
+        if https and (present is None or b"strict-transport-security" not in present):
+            parts.append(_HSTS_BLOCK_LINE)
+    parts.append(request_id)
+    return b"".join(parts)
 
 
 def add_vary(headers: ResponseHeaders, name: str) -> None:

@@ -25,6 +25,7 @@ from typing import Protocol
 
 import httptools
 
+from services.gateway.request import HeaderIndex
 from services.gateway.waf import builtin
 
 HEADER_SLACK = 4  # ": " and CRLF per field, as the WAF counts a header block
@@ -37,17 +38,48 @@ class FramingLimits:
     max_headers: int = 100
 
 
-@dataclass(frozen=True, slots=True)
 class Head:
-    method: str
-    target: str
-    raw_headers: list[tuple[bytes, bytes]]
-    version: str
-    keep_alive: bool
-    content_length: int | None
-    chunked: bool
-    upgrade: bool
-    expect_continue: bool
+    """A request head as framed (a plain slotted class: one is built per request)."""
+
+    __slots__ = (
+        "chunked",
+        "content_length",
+        "expect_continue",
+        "head_bytes",
+        "index",
+        "keep_alive",
+        "method",
+        "raw_headers",
+        "target",
+        "upgrade",
+        "version",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        target: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        version: str,
+        keep_alive: bool,
+        content_length: int | None,
+        chunked: bool,
+        upgrade: bool,
+        expect_continue: bool,
+        index: HeaderIndex | None = None,
+        head_bytes: int | None = None,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.raw_headers = raw_headers
+        self.version = version
+        self.keep_alive = keep_alive
+        self.content_length = content_length
+        self.chunked = chunked
+        self.upgrade = upgrade
+        self.expect_continue = expect_continue
+        self.index: HeaderIndex = index if index is not None else {}
+        self.head_bytes = head_bytes  # the header block as sent: `name: value\r\n` per field
 
 
 class FramingError(Exception):
@@ -182,36 +214,42 @@ class RequestFramer:
             # llhttp skips extra spaces in the request line; RFC 9112 3 allows exactly one.
             raise FramingError(400, "malformed request line")
         del self._chunks[:-1]  # the next head starts in this read or a later one
-        content_length: int | None = None
-        chunked = upgrade = expect = False
-        hosts = 0
+        # The first value of each field by lower-cased name (the stages read it), and the
+        # names sent more than once (only a few of them matter to framing).
+        index: HeaderIndex = {}
+        repeated: list[bytes] = []
         for name, value in self._headers:
             lowered = name.lower()
-            if lowered == b"content-length":
-                content_length = int(value)  # llhttp has refused non-digits and duplicates
-            elif lowered == b"transfer-encoding":
-                if chunked or value.lower() != b"chunked":
-                    raise FramingError(501, "only Transfer-Encoding: chunked is supported")
-                chunked = True
-            elif lowered == b"host":
-                hosts += 1
-            elif lowered == b"upgrade":
-                upgrade = True
-            elif lowered == b"expect":
-                expect = value.lower() == b"100-continue"
-        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            if lowered in index:
+                repeated.append(lowered)
+            else:
+                index[lowered] = value
+        content_length: int | None = None
+        if (length := index.get(b"content-length")) is not None:
+            content_length = int(length)  # llhttp has refused non-digits and duplicates
+        chunked = False
+        if (coding := index.get(b"transfer-encoding")) is not None:
+            if b"transfer-encoding" in repeated or coding.lower() != b"chunked":
+                raise FramingError(501, "only Transfer-Encoding: chunked is supported")
+            chunked = True
+        if b"host" in repeated or (b"host" not in index and version == "1.1"):
             raise FramingError(400, "an HTTP/1.1 request needs exactly one Host header")
+        expect = index.get(b"expect")
+        if expect is not None and b"expect" in repeated:  # the last one counts
+            expect = [v for n, v in self._headers if n.lower() == b"expect"][-1]
         self._sink.on_head(
             Head(
-                method=method.decode("ascii"),
-                target=target.decode("ascii"),
-                raw_headers=self._headers,
-                version=version,
-                keep_alive=parser.should_keep_alive(),
-                content_length=content_length,
-                chunked=chunked,
-                upgrade=upgrade and parser.should_upgrade(),
-                expect_continue=expect,
+                method.decode("ascii"),
+                target.decode("ascii"),
+                self._headers,
+                version,
+                parser.should_keep_alive(),
+                content_length,
+                chunked,
+                b"upgrade" in index and parser.should_upgrade(),
+                expect is not None and expect.lower() == b"100-continue",
+                index,
+                self._header_bytes,
             )
         )
 

@@ -48,6 +48,8 @@ _REPLACED = frozenset(
 # ... and no `x-surge-*` header (the platform's own, the signed identity among them).
 _NOT_FORWARDED = HOP_BY_HOP | _REPLACED | {b"x-api-key"}
 _NOT_RETURNED = HOP_BY_HOP | {b"content-length"}
+NOT_RETURNED = _NOT_RETURNED
+_HOP_BY_HOP_OR_CLOSE = HOP_BY_HOP | {b"close"}
 _IDENTITY_PREFIX = IDENTITY_PREFIX.encode()
 # A WebSocket handshake keeps these (they are hop-by-hop, but they are the upgrade itself).
 _UPGRADE_KEPT = frozenset({b"connection", b"upgrade"})
@@ -108,6 +110,17 @@ def response_headers(raw: RawHeaders) -> RawHeaders:
     return [(name, value) for name, value in raw if name.lower() not in drop]
 
 
+def names_only_hop_by_hop(raw: RawHeaders) -> bool:
+    """Whether every token of the response's `Connection` fields is itself hop-by-hop (or
+    `close`), as in nearly every response: then no other field is dropped because of them."""
+    for name, value in raw:
+        if name.lower() == b"connection":
+            for token in value.split(b","):
+                if token.strip().lower() not in _HOP_BY_HOP_OR_CLOSE:
+                    return False
+    return True
+
+
 def content_length(raw: RawHeaders) -> int | None:
     for name, value in raw:
         if name.lower() == b"content-length":
@@ -160,6 +173,14 @@ class ResponseHeaders:
     def set(self, name: str, value: str) -> None:
         self.remove(name)
         self.add(name, value)
+
+    def set_line(self, name: bytes, value: bytes) -> None:
+        """`set` for a header line already in bytes."""
+        wanted = name.lower()
+        if wanted in self.names:
+            self.lines = [(k, v) for k, v in self.lines if k.lower() != wanted]
+        self.lines.append((name, value))
+        self.names.add(wanted)
 
     def setdefault(self, name: str, value: str) -> None:
         if name.lower().encode() not in self.names:

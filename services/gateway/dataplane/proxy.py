@@ -118,6 +118,9 @@ class Attempt:
         if self.done is not None and not self.done.done():
             self.done.set_result(None)
 
+    def on_read_end(self) -> None:
+        pass  # the awaiting code decides what to do once its future resolves
+
     def on_error(self, exc: BaseException) -> None:
         if self.complete:
             return
@@ -137,6 +140,29 @@ class Attempt:
         self.conn.abort()
 
 
+def breaker_open(upstream: UpstreamState) -> Problem:
+    wait = max(1, round(upstream.breaker.retry_after()))
+    return Problem(
+        503,
+        f"upstream {upstream.name!r} is failing; its circuit breaker is open",
+        headers={"Retry-After": str(wait)},
+    )
+
+
+def retries_for(route: Route, method: str, body: Body) -> int:
+    """How many retries a request may get: idempotent ones with a replayable body only."""
+    return route.retries.attempts if method in IDEMPOTENT and not callable(body) else 0
+
+
+def stale_outcome(upstream: UpstreamState, idempotent: bool) -> Problem | None:
+    """A reused connection closed before any answer: None means try again at once (not
+    counted: the request never reached the upstream's handler), else the 502 to answer."""
+    if idempotent:
+        return None
+    upstream.breaker.record(False)
+    return Problem(502, f"upstream {upstream.name!r} closed the connection")
+
+
 async def forward(
     exchange: Exchange,
     route: Route,
@@ -146,33 +172,35 @@ async def forward(
     body: Body,
     decorate: Decorate,
     parent: Context,
+    *,
+    first: int | Problem | None = None,
+    deposited: bool = False,
 ) -> int:
     """Relay the upstream's answer to `exchange` (returns its status) or raise the Problem to
-    answer instead."""
+    answer instead. `first` is the outcome of a first attempt already made (the synchronous
+    path's, dataplane/flight.py), which then also made the budget deposit (`deposited`)."""
     method = exchange.request.method
-    replayable = not callable(body)
-    idempotent = method in IDEMPOTENT and replayable
-    retries = route.retries.attempts if idempotent else 0
-    upstream.budget.deposit(route.retries.budget_ratio)
+    retries = retries_for(route, method, body)
+    idempotent = method in IDEMPOTENT and not callable(body)
+    if not deposited:
+        upstream.budget.deposit(route.retries.budget_ratio)
     attempt = 0
     while True:
-        if not upstream.breaker.allow():
-            wait = max(1, round(upstream.breaker.retry_after()))
-            raise Problem(
-                503,
-                f"upstream {upstream.name!r} is failing; its circuit breaker is open",
-                headers={"Retry-After": str(wait)},
-            )
-        may_retry = attempt < retries and upstream.budget.available()
-        try:
-            outcome = await _attempt(
-                exchange, route, upstream, pool, head, body, decorate, parent, may_retry
-            )
-        except _StaleConnectionError:
-            if idempotent:
-                continue  # not counted: the request never reached the upstream's handler
-            upstream.breaker.record(False)
-            outcome = Problem(502, f"upstream {upstream.name!r} closed the connection")
+        if first is not None:
+            outcome, first = first, None
+        else:
+            if not upstream.breaker.allow():
+                raise breaker_open(upstream)
+            may_retry = attempt < retries and upstream.budget.available()
+            try:
+                outcome = await _attempt(
+                    exchange, route, upstream, pool, head, body, decorate, parent, may_retry
+                )
+            except _StaleConnectionError:
+                stale = stale_outcome(upstream, idempotent)
+                if stale is None:
+                    continue
+                outcome = stale
         if isinstance(outcome, int):
             return outcome
         if attempt >= retries or not upstream.budget.withdraw():
@@ -212,6 +240,21 @@ async def _attempt(
                 "peer.service": upstream.name,
             }
         )
+    # A streamed body's first bytes are read before the upstream hears of the request, so a
+    # body that turns out malformed at once (a bad first chunk size) never reaches it.
+    chunks: AsyncIterator[bytes] | None = None
+    first_chunk = b""
+    if callable(body):
+        chunks = body()
+        try:
+            first_chunk = await anext(chunks, b"")
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            if span is not server_span:
+                span.end()
+            raise
     slots = upstream.slots
     await slots.acquire()  # no suspension while a slot is free
     conn: UpstreamConnection | None = None
@@ -232,21 +275,22 @@ async def _attempt(
         receiver = Attempt(conn, loop)
         conn.begin(receiver, head_only=method == "HEAD")
         receiver.arm(loop, timeouts.total_seconds)
-        trace_lines = _trace_lines(span)
+        tracing = trace_lines(span)
         request = exchange.request
         if body is None:
-            conn.transport.write(head + trace_lines + _END_OF_HEAD)
+            conn.transport.write(head + tracing + _END_OF_HEAD)
         elif not callable(body):
             framing = b"Content-Length: %d\r\n\r\n" % len(body)
-            conn.transport.write(b"".join((head, trace_lines, framing, body)))
+            conn.transport.write(b"".join((head, tracing, framing, body)))
         else:
+            assert chunks is not None
             framing = (
                 b"Transfer-Encoding: chunked\r\n\r\n"
                 if request.chunked
                 else b"Content-Length: %d\r\n\r\n" % (request.content_length or 0)
             )
-            conn.transport.write(head + trace_lines + framing)
-            await _send_body(conn, body(), request.chunked)
+            conn.transport.write(head + tracing + framing)
+            await _send_body(conn, first_chunk, chunks, request.chunked)
         await receiver.head
         if receiver.error is not None:
             error = receiver.error
@@ -294,15 +338,18 @@ def _failed(span: trace.Span, upstream: UpstreamState, status: int, what: str) -
     return Problem(status, f"upstream {upstream.name!r} {what}")
 
 
-def _trace_lines(span: trace.Span) -> bytes:
+def trace_lines(span: trace.Span) -> bytes:
     carrier: dict[str, str] = {}
     w3c.inject(carrier, span)
     return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in carrier.items())
 
 
-async def _send_body(conn: UpstreamConnection, chunks: AsyncIterator[bytes], chunked: bool) -> None:
+async def _send_body(
+    conn: UpstreamConnection, first: bytes, chunks: AsyncIterator[bytes], chunked: bool
+) -> None:
     write = conn.transport.write
-    async for chunk in chunks:
+    chunk = first
+    while chunk:
         if conn.closed:
             raise ConnectionResetError("the upstream closed the connection")
         if chunked:
@@ -310,6 +357,7 @@ async def _send_body(conn: UpstreamConnection, chunks: AsyncIterator[bytes], chu
         else:
             write(chunk)
         await conn.drain()
+        chunk = await anext(chunks, b"")
     if chunked:
         write(b"0\r\n\r\n")
 

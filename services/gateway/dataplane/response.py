@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from services.gateway.dataplane.server import Connection
 
 RawHeaders = list[tuple[bytes, bytes]]
+# Header lines as pairs, or already as the bytes of the block (each line with its CRLF).
+Lines = RawHeaders | bytes
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 _STATUS_LINES: dict[int, bytes] = {}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -61,6 +63,7 @@ class Exchange:
         "gone",
         "head_sent",
         "no_body",
+        "on_lost",
         "pending_refusal",
         "request",
         "started",
@@ -84,6 +87,9 @@ class Exchange:
         self.status = 0
         self.written = 0
         self.pending_refusal: FramingError | None = None
+        # What stops the synchronous path's work when the client goes (dataplane/flight.py);
+        # the asynchronous path's task is cancelled instead.
+        self.on_lost: Callable[[], None] | None = None
 
     @classmethod
     def refusal(cls, conn: Connection, exc: FramingError) -> Exchange:
@@ -96,7 +102,7 @@ class Exchange:
 
     # --- the head -------------------------------------------------------------------------------
 
-    def _head(self, status: int, headers: RawHeaders, length: int | None) -> bytes:
+    def _head(self, status: int, headers: Lines, length: int | None) -> bytes:
         self.status = status
         self.head_sent = True
         request = self.request
@@ -106,7 +112,10 @@ class Exchange:
         if self.body is not None and not self.body.complete and status >= 300:
             keep = False  # answered before its body arrived: the connection ends with it
         parts = [status_line(status)]
-        parts.extend(b"%s: %s\r\n" % pair for pair in headers)
+        if isinstance(headers, bytes):
+            parts.append(headers)
+        else:
+            parts.extend([b"%s: %s\r\n" % pair for pair in headers])
         if length is not None:
             if not (status < 200 or status == 204):
                 parts.append(b"Content-Length: %d\r\n" % length)
@@ -124,7 +133,7 @@ class Exchange:
         parts.append(b"\r\n")
         return b"".join(parts)
 
-    def respond(self, status: int, headers: RawHeaders, body: bytes = b"") -> None:
+    def respond(self, status: int, headers: Lines, body: bytes = b"") -> None:
         """The whole answer in one write."""
         if self.head_sent or self.gone:
             return
@@ -133,7 +142,7 @@ class Exchange:
         self.written = len(body)
         self.ended = True
 
-    def start(self, status: int, headers: RawHeaders, length: int | None = None) -> None:
+    def start(self, status: int, headers: Lines, length: int | None = None) -> None:
         """Write the head; the body follows with `write` and `end`."""
         if self.head_sent or self.gone:
             return
@@ -220,3 +229,6 @@ class Exchange:
         task = self.task
         if task is not None and not task.done():
             task.cancel()
+        on_lost, self.on_lost = self.on_lost, None
+        if on_lost is not None:
+            on_lost()

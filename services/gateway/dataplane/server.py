@@ -1,8 +1,11 @@
 """The public listener: an asyncio `Protocol` per client connection on uvloop, llhttp framing.
 
-Each parsed request becomes an `Exchange` (the request view plus the way to answer it) and runs
-the handler in its own task. Requests pipelined on one connection are answered in order: the
-next handler starts when the previous response has been written. A connection closes after a
+Each parsed request becomes an `Exchange` (the request view plus the way to answer it) and is
+handed to the handler: a handler with a `begin(exchange)` method starts it synchronously, in the
+read callback, and finishes it from callbacks or hands it to a task (`Connection.spawn`) when it
+must await (dataplane/pipeline.py); a plain async handler runs in its own task. Requests
+pipelined on one connection are answered in order: the next handler starts when the previous
+response has been written. A connection closes after a
 response when the client asked (`Connection: close`, HTTP/1.0 without keep-alive), when the
 request body was not read to its end (the next request's first byte cannot be found), after a
 framing error, or when the server drains. `Plane.stop` stops accepting, closes idle keep-alive
@@ -26,6 +29,7 @@ from services.gateway.request import ClientInfo, Request
 log = logging.getLogger("gateway.dataplane")
 
 Handler = Callable[[Exchange], Awaitable[None]]
+Begin = Callable[[Exchange], None]
 Resolve = Callable[[str, Head, bool], ClientInfo]
 Refused = Callable[[str, FramingError], None]
 MAX_PIPELINED = 16
@@ -125,6 +129,8 @@ class Connection(asyncio.Protocol):
     # --- framing events -----------------------------------------------------------------------
 
     def on_head(self, head: Head) -> None:
+        if self.transport.is_closing():
+            return  # read after a request that closes the connection: never answered
         plane = self.plane
         body: BodyStream | None = None
         if head.chunked or head.content_length:
@@ -140,6 +146,8 @@ class Connection(asyncio.Protocol):
             content_length=head.content_length,
             chunked=head.chunked,
             upgrade=head.upgrade,
+            index=head.index,
+            head_bytes=head.head_bytes,
         )
         exchange = Exchange(self, request, body)
         if body is not None and head.expect_continue:
@@ -177,12 +185,28 @@ class Connection(asyncio.Protocol):
             self.transport.close()
             return
         self.current = exchange
-        exchange.task = self.plane.loop.create_task(self._run(exchange))
+        begin = self.plane.begin
+        if begin is None:
+            handler = self.plane.handler
+            self.spawn(exchange, lambda: handler(exchange))
+            return
+        try:
+            begin(exchange)
+        except Exception:  # a bug in the synchronous path: answer, never break the read loop
+            log.exception("unhandled error in the data plane")
+            exchange.fail()
+            self.finished(exchange)
 
-    async def _run(self, exchange: Exchange) -> None:
+    def spawn(self, exchange: Exchange, work: Callable[[], Awaitable[None]]) -> None:
+        """Run `work()` (the rest of the exchange's handling) in a task; the connection goes on
+        with its next request when it ends. (A factory: a task cancelled before it started
+        never creates the coroutine.)"""
+        exchange.task = self.plane.loop.create_task(self._run(exchange, work))
+
+    async def _run(self, exchange: Exchange, work: Callable[[], Awaitable[None]]) -> None:
         exchange.started = True
         try:
-            await self.plane.handler(exchange)
+            await work()
         except FramingError as exc:  # its body turned out malformed while it was read
             if not exchange.head_sent:
                 exchange.send_refusal(exc)
@@ -265,6 +289,8 @@ class Plane:
         keepalive_seconds: float = 75.0,
     ) -> None:
         self.handler = handler
+        # A handler that can start an exchange synchronously (dataplane/pipeline.py).
+        self.begin: Begin | None = getattr(handler, "begin", None)
         self.limits = limits
         self.resolve = resolve
         self._refused = refused

@@ -18,7 +18,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
 
 from services.gateway.dataplane.headers import ResponseHeaders
-from services.gateway.dataplane.proxy import Decorate, _trace_lines
+from services.gateway.dataplane.proxy import Decorate, trace_lines
 from services.gateway.dataplane.response import Exchange, status_line
 from services.gateway.dataplane.upstream import Pool, RawHeaders, UpstreamConnection
 from services.gateway.request import Request
@@ -51,6 +51,9 @@ class _Handshake:
     def on_end(self) -> None:
         pass
 
+    def on_read_end(self) -> None:
+        pass
+
     def on_error(self, exc: BaseException) -> None:
         self.error = exc
         if not self.head.done():
@@ -77,7 +80,7 @@ async def tunnel(
         loop = asyncio.get_running_loop()
         handshake = _Handshake(loop)
         conn.begin(handshake, head_only=False)
-        conn.transport.write(head + _trace_lines(span) + b"\r\n")
+        conn.transport.write(head + trace_lines(span) + b"\r\n")
         try:
             async with asyncio.timeout(route.timeouts.total_seconds):
                 await handshake.head

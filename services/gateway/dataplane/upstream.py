@@ -31,6 +31,9 @@ class Receiver(Protocol):
     def on_end(self) -> None: ...
     def on_error(self, exc: BaseException) -> None: ...
 
+    def on_read_end(self) -> None:
+        """A read from the upstream ended with the response still incomplete."""
+
 
 class UpstreamConnection(asyncio.Protocol):
     def __init__(self, pool: Pool) -> None:
@@ -66,6 +69,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.early += data[offset:]
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"malformed answer from the upstream: {exc}"))
+        else:
+            receiver = self.receiver  # (None once the response ended)
+            if receiver is not None:
+                receiver.on_read_end()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from services.gateway.limits.policy import EPSILON, Limit, PolicyState, ceil_seconds
+from services.gateway.limits.policy import EPSILON, Limit, PolicyState
 
 
 class TokenBucket:
@@ -105,20 +105,32 @@ class Level:
     bucket: TokenBucket  # this process's share
     limit: Limit  # as configured, cluster-wide
     where: str  # for the 429 detail
+    window: int = field(init=False)  # w: ceil(burst / rate) seconds
+
+    def __post_init__(self) -> None:
+        self.window = max(1, math.ceil(self.limit.burst / self.limit.rate))
 
     def describe(self) -> str:
         return f"{self.where} of {self.limit.rate:g} requests/s (burst {self.limit.burst})"
 
     def state(self, now: float, workers: int, *, exhausted: bool = False) -> PolicyState:
         """The RateLimit view: cluster-wide numbers, tokens left scaled by the worker count."""
-        bucket, limit = self.bucket, self.limit
+        bucket = self.bucket
         bucket.refill(now)  # once: remaining() and full_in() would each refill again
-        tokens = bucket.tokens if bucket.tokens > 0.0 else 0.0
-        burst, left = limit.burst, tokens * workers
+        return self.current(workers, exhausted=exhausted)
+
+    def current(self, workers: int, *, exhausted: bool = False) -> PolicyState:
+        """`state` of a bucket just refilled."""
+        bucket = self.bucket
+        tokens = bucket.tokens
+        burst = self.limit.burst
+        left = math.floor(tokens * workers + EPSILON) if tokens > 0.0 else 0
+        missing = bucket.burst - tokens
+        reset = math.ceil(missing / bucket.rate - EPSILON) if missing > 0.0 else 0
         return PolicyState(
             self.name,
             burst,
-            max(1, math.ceil(burst / limit.rate)),
-            0 if exhausted else min(burst, math.floor(left + EPSILON)),
-            ceil_seconds(max(0.0, bucket.burst - bucket.tokens) / bucket.rate),
+            self.window,
+            0 if exhausted else (left if left < burst else burst),
+            reset if reset > 0 else 0,
         )

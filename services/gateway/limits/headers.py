@@ -15,7 +15,6 @@ most restrictive (least remaining, then latest reset). Values are cluster-wide a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from services.gateway.limits.policy import PolicyState, QuotaState
@@ -33,13 +32,8 @@ def rate_limit_headers(
     if not policies:
         return {}
     shown = None if current is None else next((p for p in policies if p.name == current), None)
-    if shown is None:  # min() by (remaining, -reset), first one on ties; without a key lambda
-        shown = policies[0]
-        for p in policies[1:]:
-            if p.remaining < shown.remaining or (
-                p.remaining == shown.remaining and p.reset > shown.reset
-            ):
-                shown = p
+    if shown is None:
+        shown = most_restrictive(policies)
     return {
         "RateLimit-Policy": ", ".join(f'"{p.name}";q={p.quota};w={p.window}' for p in policies),
         "RateLimit": f'"{shown.name}";r={shown.remaining};t={shown.reset}',
@@ -53,15 +47,88 @@ def quota_policies(states: Iterable[QuotaState], now: datetime) -> tuple[PolicyS
     )
 
 
-@dataclass(frozen=True)
-class Admission:
-    """An admitted request: the headers for its response, and how long it queued."""
+def most_restrictive(policies: Sequence[PolicyState]) -> PolicyState:
+    """Least remaining, then the latest reset; the first one on ties."""
+    shown = policies[0]
+    for p in policies[1:]:
+        if p.remaining < shown.remaining or (
+            p.remaining == shown.remaining and p.reset > shown.reset
+        ):
+            shown = p
+    return shown
 
-    policies: tuple[PolicyState, ...] = ()
-    waited_seconds: float = 0.0
+
+# RateLimit-Policy values by their (name, q, w) items: a few combinations serve every request.
+_POLICY_VALUES: dict[tuple[tuple[str, int, int], ...], bytes] = {}
+_MAX_POLICY_VALUES = 4096
+
+
+def policy_value(policies: Sequence[PolicyState]) -> bytes:
+    """The RateLimit-Policy field value of `policies` (remembered: it depends only on the
+    policies' names, quotas and windows)."""
+    key = tuple([(p.name, p.quota, p.window) for p in policies])
+    value = _POLICY_VALUES.get(key)
+    if value is None:
+        value = ", ".join(f'"{name}";q={q};w={w}' for name, q, w in key).encode()
+        if len(_POLICY_VALUES) >= _MAX_POLICY_VALUES:
+            _POLICY_VALUES.clear()
+        _POLICY_VALUES[key] = value
+    return value
+
+
+class Admission:
+    """An admitted request: the headers for its response, and how long it queued.
+    (`policy`: the RateLimit-Policy value when the limiter already knows it.)"""
+
+    __slots__ = ("_policy", "policies", "waited_seconds")
+
+    def __init__(
+        self,
+        policies: tuple[PolicyState, ...] = (),
+        waited_seconds: float = 0.0,
+        policy: bytes | None = None,
+    ) -> None:
+        self.policies = policies
+        self.waited_seconds = waited_seconds
+        self._policy = policy
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Admission):
+            return NotImplemented
+        return (self.policies, self.waited_seconds) == (other.policies, other.waited_seconds)
+
+    def __hash__(self) -> int:
+        return hash((self.policies, self.waited_seconds))
+
+    def __repr__(self) -> str:
+        return f"Admission({self.policies!r}, {self.waited_seconds!r})"
 
     def headers(self) -> dict[str, str]:
         return rate_limit_headers(self.policies)
+
+    def lines(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as header lines (the data plane's form)."""
+        policies = self.policies
+        if not policies:
+            return []
+        shown = most_restrictive(policies)
+        current = b'"%s";r=%d;t=%d' % (shown.name.encode(), shown.remaining, shown.reset)
+        policy = self._policy if self._policy is not None else policy_value(policies)
+        return [(b"RateLimit-Policy", policy), (b"RateLimit", current)]
+
+    def block(self) -> bytes:
+        """`lines()` as the bytes of the header block."""
+        policies = self.policies
+        if not policies:
+            return b""
+        shown = most_restrictive(policies)
+        policy = self._policy if self._policy is not None else policy_value(policies)
+        return b'RateLimit-Policy: %s\r\nRateLimit: "%s";r=%d;t=%d\r\n' % (
+            policy,
+            shown.name.encode(),
+            shown.remaining,
+            shown.reset,
+        )
 
 
 def too_many_requests(

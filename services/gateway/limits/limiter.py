@@ -38,11 +38,12 @@ from services.gateway.limits.bucket import BucketMap, Level, TokenBucket
 from services.gateway.limits.headers import (
     QUOTA_EXCEEDED,
     Admission,
+    policy_value,
     quota_policies,
     too_many_requests,
 )
 from services.gateway.limits.plans import PlanStore
-from services.gateway.limits.policy import ceil_seconds
+from services.gateway.limits.policy import EPSILON, ceil_seconds
 from services.gateway.limits.quotas import QuotaExceededError, Quotas, Reservation
 from services.gateway.request import Request
 from services.gateway.routing.table import Bucket, Route
@@ -58,6 +59,10 @@ ClientIp = Callable[[Request], str]
 @functools.lru_cache(maxsize=1024)
 def _route_limit(route_id: str) -> str:
     return f"the limit of route {route_id!r}"
+
+
+_GLOBAL_LIMIT = "the gateway-wide limit"
+_MAX_ROUTES = 4096
 
 
 @functools.lru_cache(maxsize=1024)
@@ -90,8 +95,12 @@ class Limiter:
         self.workers = max(1, workers)
         self._clock, self._sleep, self._client_ip = clock, sleep, client_ip
         self._queue_max = settings.limits_queue_max
-        self._global: TokenBucket | None = None
-        self._routes: dict[str, TokenBucket] = {}
+        self._global: Level | None = None
+        self._routes: dict[str, Level] = {}
+        # Per route id: (route, global limit, their levels); the RateLimit-Policy value of
+        # each such list (by its id: the lists live as long as their entry).
+        self._shared: dict[str, tuple[Route, Bucket | None, list[Level]]] = {}
+        self._policies: dict[int, bytes] = {}
         self._keys = BucketMap(settings.limits_max_tracked, clock)
         self._ips = BucketMap(settings.limits_max_tracked, clock)
         registry = registry if registry is not None else CollectorRegistry()
@@ -106,24 +115,59 @@ class Limiter:
         """This process's share of a cluster-wide limit."""
         return rate / self.workers, max(1.0, burst / self.workers)
 
-    def _bucket(self, current: TokenBucket | None, rate: float, burst: float) -> TokenBucket:
+    def _level(self, name: str, current: Level | None, limit: Bucket, where: str) -> Level:
+        """The level for a route-table bucket, kept while its settings object is the same; a
+        reloaded table reconfigures the bucket without resetting it."""
+        if current is not None and current.limit is limit:
+            return current
+        rate, burst = self.split(limit.rate, limit.burst)
         now = self._clock()
         if current is None:
-            return TokenBucket(rate, burst, now)
-        current.configure(rate, burst, now)
-        return current
+            return Level(name, TokenBucket(rate, burst, now), limit, where)
+        current.bucket.configure(rate, burst, now)
+        return Level(name, current.bucket, limit, where)
+
+    def _shared_levels(self, route: Route, glob: Bucket | None) -> list[Level]:
+        """The global and route levels of `route`, as one list kept while neither changes
+        (do not modify it)."""
+        cached = self._shared.get(route.id)
+        if cached is not None and cached[0] is route and cached[1] is glob:
+            return cached[2]
+        levels: list[Level] = []
+        if glob is not None:
+            level = self._global = self._level("global", self._global, glob, _GLOBAL_LIMIT)
+            levels.append(level)
+        if (limit := route.rate_limit) is not None:
+            current = self._routes.get(route.id)
+            level = self._level("route", current, limit, _route_limit(route.id))
+            if level is not current:
+                self._routes[route.id] = level
+            levels.append(level)
+        if cached is not None:
+            self._policies.pop(id(cached[2]), None)
+        if len(self._shared) >= _MAX_ROUTES:
+            self._shared.clear()
+            self._policies.clear()
+        self._shared[route.id] = (route, glob, levels)
+        return levels
+
+    def _client_level(self, request: Request, route: Route, limit: Bucket) -> Level:
+        key = f"{route.id}|{self._client_ip(request)}"
+        bucket = self._ips.get(key, *self.split(limit.rate, limit.burst))
+        return Level("ip", bucket, limit, _client_limit(route.id))
+
+    @staticmethod
+    def _planned(route: Route, identity: Identity) -> bool:
+        """Whether the caller is limited by a usage plan (an API key's, or the route's per-user
+        plan), which has to be resolved from the store."""
+        if identity.key_id is not None:
+            return True
+        return route.user_plan is not None and identity.kind == "jwt" and bool(identity.subject)
 
     async def _levels(
         self, request: Request, route: Route, identity: Identity, glob: Bucket | None
     ) -> tuple[list[Level], dict[str, int], str | None]:
-        levels: list[Level] = []
-        if glob is not None:
-            self._global = self._bucket(self._global, *self.split(glob.rate, glob.burst))
-            levels.append(Level("global", self._global, glob, "the gateway-wide limit"))
-        if (limit := route.rate_limit) is not None:
-            bucket = self._bucket(self._routes.get(route.id), *self.split(limit.rate, limit.burst))
-            self._routes[route.id] = bucket
-            levels.append(Level("route", bucket, limit, _route_limit(route.id)))
+        levels = list(self._shared_levels(route, glob))
         quotas: dict[str, int] = {}
         counted: str | None = None  # whose quotas: the API key, or the user on this plan
         if identity.key_id is not None:
@@ -139,10 +183,44 @@ class Limiter:
             where = f"usage plan {plan.id!r} of user {identity.subject}"
             levels.append(Level("user", bucket, plan, where))
         elif identity.anonymous and (limit := route.ip_rate_limit) is not None:
-            key = f"{route.id}|{self._client_ip(request)}"
-            bucket = self._ips.get(key, *self.split(limit.rate, limit.burst))
-            levels.append(Level("ip", bucket, limit, _client_limit(route.id)))
+            levels.append(self._client_level(request, route, limit))
         return levels, quotas, counted
+
+    def admit_now(
+        self,
+        request: Request,
+        route: Route,
+        identity: Identity,
+        *,
+        global_limit: Bucket | None = None,
+    ) -> Admission | None:
+        """`admit` when it needs no wait: no usage plan to resolve and a token free at every
+        level (raises the 429 as `admit` would); None means await `admit`."""
+        if self._planned(route, identity):
+            return None
+        levels = self._shared_levels(route, global_limit)
+        policy: bytes | None = self._policies.get(id(levels))
+        if identity.anonymous and (limit := route.ip_rate_limit) is not None:
+            levels = [*levels, self._client_level(request, route, limit)]
+            policy = None
+        now = self._clock()
+        for level in levels:  # all or none: look first
+            bucket = level.bucket
+            bucket.refill(now)
+            if 1.0 - bucket.tokens > EPSILON:
+                if self._decide(levels, now) > 0.0:  # (raises the 429 when it may not queue)
+                    return None  # it would queue: `admit` waits
+                break  # (not reached: _decide sees the same tokens at the same time)
+        else:
+            for level in levels:
+                level.bucket.tokens -= 1.0
+        workers = self.workers
+        states = tuple([level.current(workers) for level in levels])
+        if policy is None and levels:
+            policy = policy_value(states)
+            if len(levels) <= 2:  # (the route's shared levels: kept with them)
+                self._policies[id(self._shared_levels(route, global_limit))] = policy
+        return Admission(states, 0.0, policy)
 
     async def admit(
         self,
@@ -172,8 +250,9 @@ class Limiter:
             policies += quota_policies(reservation.states, self.quotas.now())
         return Admission(policies, waited)
 
-    async def _take(self, levels: list[Level]) -> float:
-        now = self._clock()
+    def _decide(self, levels: list[Level], now: float) -> float:
+        """0 after taking a token from every level; the wait when the request may queue for
+        them (nothing taken yet); raises the 429 when it may not."""
         waits = [(level.bucket.wait_time(now), level) for level in levels]
         if all(wait == 0 for wait, _ in waits):
             for level in levels:
@@ -184,6 +263,13 @@ class Limiter:
         crowded = any(w > 0 and lv.bucket.waiting >= self._queue_max for w, lv in waits)
         if wait > timeout or crowded:
             raise self._rate_problem(levels, worst, wait, now)
+        return wait
+
+    async def _take(self, levels: list[Level]) -> float:
+        now = self._clock()
+        wait = self._decide(levels, now)
+        if wait == 0.0:
+            return 0.0
         self.queued.inc()
         for level in levels:
             level.bucket.reserve(now)

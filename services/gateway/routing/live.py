@@ -8,7 +8,6 @@ Breakers and retry budgets survive a reload for upstreams that keep their name.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from services.gateway.routing.breaker import Breaker
 from services.gateway.routing.retries import RetryBudget
+from services.gateway.routing.slots import Slots
 from services.gateway.routing.table import RouteTable, Upstream, expand_addresses
 from services.gateway.settings import GatewaySettings
 from services.gateway.waf.signatures import RULES_BY_ID
@@ -34,7 +34,7 @@ class UpstreamState:
     config: Upstream
     breaker: Breaker
     budget: RetryBudget = field(default_factory=RetryBudget)
-    slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    slots: Slots = field(default_factory=lambda: Slots(100))
     # Read on every proxied request; a config change makes a new UpstreamState, so computed once.
     base_url: str = field(init=False)
     host: str = field(init=False)
@@ -98,7 +98,7 @@ class Routing:
                     name,
                     config,
                     Breaker(config.circuit_breaker),
-                    slots=asyncio.Semaphore(config.max_connections),
+                    slots=Slots(config.max_connections),
                 )
         self.table, self.upstreams = table, upstreams
         self.version += 1

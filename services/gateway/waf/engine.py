@@ -10,6 +10,7 @@ scored without blocking are counted with action `score`.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -45,6 +46,9 @@ from services.gateway.waf.view import RequestView
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SCREENED_ENTRIES = 4096
 _POLICIES = 1024
+# Head verdicts remembered: at most this many heads of at most this many bytes each.
+_MEMO_HEADS = 4096
+_MEMO_HEAD_BYTES = 4096
 
 
 class Waf:
@@ -63,10 +67,14 @@ class Waf:
             settings.waf_report_only_rules, switchable, "GATEWAY_WAF_REPORT_ONLY_RULES"
         )
         self.detector = Detector(disabled=self.disabled, report_only=self.report_only)
-        self._policies: dict[int, tuple[RouteWaf, Policy]] = {}
+        self._policies: dict[int, tuple[RouteWaf, Policy, int]] = {}
+        self._tokens: dict[Policy, int] = {}
+        self._token_numbers = itertools.count(1)
+        self._heads: dict[tuple[object, ...], Verdict] = {}
         self.ip_access = IpAccess.from_settings(settings.waf_allow_cidrs, settings.waf_deny_cidrs)
         self._screened: dict[str, tuple[Access, str]] = {}
         self._screened_by = self.ip_access
+        self._rate_off = builtin.RATE_BASED in self.disabled
         self.rate = RateBasedRule(
             limit=settings.waf_rate_limit,
             window_seconds=settings.waf_rate_window_seconds,
@@ -97,30 +105,118 @@ class Waf:
         Returns the body when it had to be read whole (inspection, schema validation); None
         means the proxy streams it with `stream_body`, which replays any prefix read here.
         """
-        address = client_address(request)
-        self._check_address(request, address)
-        self._check_sizes(request, address, route)
-        if route is not None and not route.allows(request.method) and not _is_preflight(request):
-            detail = f"{request.method} is not allowed on this route"
-            allow = {"Allow": allowed_methods_header(route)}
-            raise self._reject(request, address, builtin.METHOD, "method", 405, detail, allow)
-        view: RequestView | None = None
-        head = None
-        if route is None or route.waf.enabled:
-            view = request_view(request)
-            head = self.detector.head(view, self.policy(route))
-            if head.blocked:
-                raise self._block(request, address, head)
-        if route is None or not (request.body_exists or _needs_body(route, request.method)):
-            if head is not None:
-                self._record_hits(request, address, head)
+        if not self.needs_body(request, route):
+            self.check(request, route)
             return None
+        assert route is not None
+        address = client_address(request)
+        view, head = self._screen_head(request, address, route)
         return await self._inspect_body(request, address, route, view, head)
+
+    def needs_body(self, request: Request, route: Route | None) -> bool:
+        """Whether `inspect` reads the body (else `check` is the whole inspection)."""
+        return route is not None and (request.body_exists or _needs_body(route, request.method))
+
+    def check(self, request: Request, route: Route | None) -> None:
+        """`inspect` for a request whose body is not read (see `needs_body`): it never waits.
+
+        The same checks as `_screen_head`, written out for the common case (the hot path of
+        every bodiless request: an address already screened and allowed, within the sizes,
+        a method the route allows, a head whose verdict is remembered)."""
+        address = request.client.address
+        screened = self._screened.get(address) if self._screened_by is self.ip_access else None
+        if (
+            screened is not None
+            and screened[0] is Access.ALLOWED
+            and self.rate.blocked(screened[1]) is None
+        ):
+            if not self._rate_off and self.rate.hit(screened[1]):
+                self._rate_exceeded(request, address, screened[1])
+        else:
+            self._check_address(request, address)
+        limits = self.limits
+        head_bytes = request.head_bytes
+        path = request.raw_path
+        if (
+            head_bytes is None
+            or head_bytes > limits.max_header_bytes
+            or len(request.raw_headers) > limits.max_headers
+            or not path.isascii()
+            or len(path) > limits.max_url_bytes
+            or request.content_length is not None
+        ):
+            head_bytes = self._check_sizes(request, address, route)
+        method = request.method
+        if route is not None:
+            methods = route.methods
+            if methods is not None and method not in methods:
+                self._check_method(request, address, route)
+            waf = route.waf
+            if not waf.enabled:
+                return
+            cached = self._policies.get(id(waf))
+            token = cached[2] if cached is not None and cached[0] is waf else 0
+        else:
+            token = 0
+        head = None
+        if token and head_bytes + len(request.target) <= _MEMO_HEAD_BYTES:
+            key = (token, method, request.version, request.target, *request.raw_headers)
+            head = self._heads.get(key)
+        if head is None:
+            _, head = self._head(request, route, head_bytes, view=False)
+        if head.score >= head.threshold:
+            raise self._block(request, address, head)
+        if head.hits:
+            self._record_hits(request, address, head)
+
+    def _screen_head(
+        self, request: Request, address: str, route: Route | None
+    ) -> tuple[RequestView | None, Verdict | None]:
+        """Every check before the body: address, sizes, method, detection on the head (raises
+        the problem to answer)."""
+        self._check_address(request, address)
+        head_bytes = self._check_sizes(request, address, route)
+        if route is not None:
+            self._check_method(request, address, route)
+        if route is not None and not route.waf.enabled:
+            return None, None
+        view, head = self._head(request, route, head_bytes, view=self.needs_body(request, route))
+        if head.blocked:
+            raise self._block(request, address, head)
+        return view, head
+
+    def _head(
+        self, request: Request, route: Route | None, head_bytes: int, *, view: bool
+    ) -> tuple[RequestView | None, Verdict]:
+        """The detection verdict on the request head. It depends on nothing but the policy,
+        the method, version, target and header lines, so a head seen before (a client polling
+        the same URL with the same headers) is answered from memory (bounded: `_MEMO_HEADS`
+        heads of at most `_MEMO_HEAD_BYTES`); the view is only built when the head is new or
+        the body will be inspected with it."""
+        policy, token = self._policy(route)
+        key = None
+        if head_bytes + len(request.target) <= _MEMO_HEAD_BYTES:
+            key = (token, request.method, request.version, request.target, *request.raw_headers)
+            known = self._heads.get(key)
+            if known is not None:
+                return (request_view(request) if view else None), known
+        built = request_view(request)
+        verdict = self.detector.head(built, policy)
+        if key is not None:
+            heads = self._heads
+            if len(heads) >= _MEMO_HEADS:
+                del heads[next(iter(heads))]
+            heads[key] = verdict
+        return built, verdict
 
     def policy(self, route: Route | None) -> Policy:
         """The detection settings of `route` (remembered per route object: tables reload)."""
+        return self._policy(route)[0]
+
+    def _policy(self, route: Route | None) -> tuple[Policy, int]:
+        """The route's policy and a small number standing for it in the head memo's keys."""
         if route is None:
-            return DEFAULT_POLICY
+            return DEFAULT_POLICY, self._token(DEFAULT_POLICY)
         waf = route.waf
         cached = self._policies.get(id(waf))
         if cached is None or cached[0] is not waf:
@@ -137,8 +233,17 @@ class Waf:
                     else DEFAULT_CONTENT_TYPES
                 ),
             )
-            cached = self._policies[id(waf)] = (waf, policy)
-        return cached[1]
+            cached = self._policies[id(waf)] = (waf, policy, self._token(policy))
+        return cached[1], cached[2]
+
+    def _token(self, policy: Policy) -> int:
+        token = self._tokens.get(policy)
+        if token is None:
+            if len(self._tokens) >= _POLICIES:  # (a policy per route: only tables that churn)
+                self._tokens.clear()
+                self._heads.clear()
+            token = self._tokens[policy] = next(self._token_numbers)  # never one reused
+        return token
 
     async def stream_body(self, request: Request, route: Route | None) -> AsyncIterator[bytes]:
         """The body for the proxy, bounded by the route's limit (raises a 413 problem past it)."""
@@ -203,8 +308,11 @@ class Waf:
             detail = f"client address is blocked: {block.reason}"
             rule = builtin.RATE_BASED
             raise self._reject(request, address, rule, "client-ip", 403, detail, retry, quiet=True)
-        if builtin.RATE_BASED in self.disabled or not self.rate.hit(key):
-            return
+        if not self._rate_off and self.rate.hit(key):
+            self._rate_exceeded(request, address, key)
+
+    def _rate_exceeded(self, request: Request, address: str, key: str) -> None:
+        """The rate-based rule found the address over its limit: report or block."""
         if builtin.RATE_BASED in self.report_only:
             self.journal.record(request, address, builtin.RATE_BASED, "client-ip", "count")
             return
@@ -213,24 +321,31 @@ class Waf:
         detail = f"client address blocked for {self.rate.block_seconds:g} s: {block.reason}"
         raise self._reject(request, address, builtin.RATE_BASED, "client-ip", 403, detail, retry)
 
-    def _check_sizes(self, request: Request, address: str, route: Route | None) -> None:
+    def _check_method(self, request: Request, address: str, route: Route) -> None:
+        """405 for a method the route does not allow (a CORS preflight aside: the gateway
+        answers it)."""
+        if not route.allows(request.method) and not _is_preflight(request):
+            detail = f"{request.method} is not allowed on this route"
+            allow = {"Allow": allowed_methods_header(route)}
+            raise self._reject(request, address, builtin.METHOD, "method", 405, detail, allow)
+
+    def _check_sizes(self, request: Request, address: str, route: Route | None) -> int:
+        """Raise past a size limit; returns the header block's size."""
         limits = self.limits
         if url_bytes(request) > limits.max_url_bytes:
             detail = f"the URL is longer than {limits.max_url_bytes} bytes"
             raise self._reject(request, address, builtin.SIZE_URL, "url", 414, detail)
-        if (
-            len(request.raw_headers) > limits.max_headers
-            or header_bytes(request) > limits.max_header_bytes
-        ):
+        head_bytes = header_bytes(request)
+        if len(request.raw_headers) > limits.max_headers or head_bytes > limits.max_header_bytes:
             detail = (
                 f"the request headers exceed {limits.max_header_bytes} bytes "
                 f"or {limits.max_headers} fields"
             )
             raise self._reject(request, address, builtin.SIZE_HEADERS, "headers", 431, detail)
         declared = request.content_length
-        limit = self.body_limit(route)
-        if declared is not None and declared > limit:
-            raise self._body_too_large(request, address, limit)
+        if declared is not None and declared > self.body_limit(route):
+            raise self._body_too_large(request, address, self.body_limit(route))
+        return head_bytes
 
     async def _inspect_body(
         self,
@@ -322,11 +437,11 @@ def _key(address: str) -> str:
 
 def _is_preflight(request: Request) -> bool:
     """A CORS preflight: the method allow-list does not apply to it (the gateway answers it)."""
-    headers = request.headers
+    index = request.index
     return (
         request.method == "OPTIONS"
-        and "Origin" in headers
-        and "Access-Control-Request-Method" in headers
+        and b"origin" in index
+        and b"access-control-request-method" in index
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
@@ -18,6 +19,7 @@ from services.gateway.request import Request
 logger = logging.getLogger("surge.gateway.waf")
 
 _MAX_LOGGED_PATH = 256
+_MAX_CHILDREN = 4096
 
 
 class Journal:
@@ -29,6 +31,7 @@ class Journal:
             ["rule_id", "action"],
             registry=registry,
         )
+        self._children: dict[tuple[str, str], Any] = {}  # labels() locks and builds keys
         self._blocked = Gauge(
             "gateway_waf_blocked_addresses",
             "Client addresses currently blocked (rate-based rule or operator).",
@@ -49,10 +52,13 @@ class Journal:
         quiet: bool = False,
     ) -> None:
         self.hits[rule_id] += 1
-        self._matches.labels(rule_id=rule_id, action=action).inc()
+        self._count(rule_id, action)
+        level = logging.DEBUG if quiet else logging.WARNING
+        if not logger.isEnabledFor(level):
+            return
         path = request.path[:_MAX_LOGGED_PATH]
         logger.log(
-            logging.DEBUG if quiet else logging.WARNING,
+            level,
             "waf %s rule=%s ip=%s target=%s method=%s path=%s",
             action,
             rule_id,
@@ -70,10 +76,18 @@ class Journal:
             },
         )
 
+    def _count(self, rule_id: str, action: str) -> None:
+        child = self._children.get((rule_id, action))
+        if child is None:
+            child = self._matches.labels(rule_id=rule_id, action=action)
+            if len(self._children) < _MAX_CHILDREN:  # (rule ids are the catalogue's: bounded)
+                self._children[(rule_id, action)] = child
+        child.inc()
+
     def record_refusal(self, address: str, rule_id: str, status: int) -> None:
         """A request refused while it was framed (414/431 past the limit): no request view."""
         self.hits[rule_id] += 1
-        self._matches.labels(rule_id=rule_id, action="block").inc()
+        self._count(rule_id, "block")
         logger.warning(
             "waf block rule=%s ip=%s status=%d (refused while reading the request)",
             rule_id,

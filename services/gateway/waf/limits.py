@@ -33,11 +33,15 @@ class BodyTooLargeError(Exception):
 
 
 def url_bytes(request: Request) -> int:
-    return len(request.raw_path.encode("utf-8", "surrogateescape"))
+    path = request.raw_path
+    return len(path) if path.isascii() else len(path.encode("utf-8", "surrogateescape"))
 
 
 def header_bytes(request: Request) -> int:
-    """Bytes of the header block as sent: `name: value\\r\\n` per field."""
+    """Bytes of the header block as sent: `name: value\\r\\n` per field (as the data plane
+    counted them while framing, when it did)."""
+    if request.head_bytes is not None:
+        return request.head_bytes
     return sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
 
 

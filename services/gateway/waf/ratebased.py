@@ -3,8 +3,8 @@
 Counting uses fixed sub-window buckets (window / BUCKETS wide) per address, so memory per address
 is bounded and the window slides in bucket steps: a request leaves the count between
 `window` and `window + window / BUCKETS` after it arrived. The number of tracked addresses is
-bounded too; the least recently seen address is forgotten first (an address that is actively
-flooding is always recent, so eviction cannot free it).
+bounded too; the least recently seen address is forgotten first (recency kept per sub-window:
+an address that is actively flooding is always recent, so eviction cannot free it).
 
 Unlike AWS, which lifts a block once the rate falls back under the limit, a block here lasts a
 fixed period, so an attacker cannot pulse just under the evaluation cadence.
@@ -89,6 +89,17 @@ class RateBasedRule:
             if len(self._counters) > self._max_tracked:
                 self._counters.popitem(last=False)
         else:
+            buckets = counter.buckets
+            if buckets and buckets[-1][0] == bucket:
+                # Still the newest bucket: counted, and the address is already among the most
+                # recent ones (it moved there when this bucket began), so the LRU order holds
+                # to within a bucket's width.
+                buckets[-1][1] += 1
+                counter.total += 1
+                if counter.total <= self.limit:
+                    return False
+                del self._counters[key]
+                return True
             self._counters.move_to_end(key)
         if counter.add(bucket, bucket - BUCKETS - 1) <= self.limit:
             return False
