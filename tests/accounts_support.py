@@ -4,7 +4,7 @@ the test's directory, a hand-moved clock, mail kept in memory, a memory or Kafka
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +74,7 @@ class Service:
     app: web.Application
     http: TestClient[web.Request, web.Application]
     mail: Outbox
-    clock: ManualClock
+    clock: Any  # a ManualClock, or time.time for tests across services
     bus: Any
 
     @property
@@ -121,7 +121,7 @@ async def running_accounts(
     tmp: Path,
     *,
     bus: BusFactory | None = None,
-    clock: ManualClock | None = None,
+    clock: Callable[[], float] | None = None,
     master_keys: MasterKeys | None = None,
     platform: PlatformSettings | None = None,
     **overrides: Any,
@@ -138,3 +138,7 @@ async def running_accounts(
     )
     async with TestClient(TestServer(app)) as http:
         yield Service(app, http, outbox, clock, memory)
+
+
+def url_of(client: TestClient[Any, Any]) -> str:
+    return str(client.make_url("")).rstrip("/")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 from string import Template
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -49,7 +50,7 @@ def render(page: str, request: web.Request) -> web.Response:
         title=TITLES[page],
         page=page,
         back=html.escape(back, quote=True),
-        body=BODIES[page].replace("$back", html.escape(back, quote=True)),
+        body=BODIES[page].replace("$encoded_back", html.escape(quote(back, safe=""), quote=True)),
     )
     return web.Response(text=text, content_type="text/html", headers=HEADERS)
 

@@ -1,12 +1,13 @@
 """The waiting room page at /waitingroom/page/ (through the gateway, open to anonymous GETs).
 
-`GET /waitingroom/page/?zone=<id>&return=<path>[&token=<user JWT>]` renders the page with the
-visitor's current status already in it; static/page.js then joins, listens on the notifier's
-WebSocket and updates it by push. Without JavaScript the page still works: visiting it joins
-(or keeps the place, renewing it when half of position_ttl has passed), a `<noscript>` meta
-refresh reloads it every 10 s, and once admitted the response sets the `surge_access_<zone>`
-cookie and links to the return path. The user JWT in `?token=` is a demo convenience (the
-script moves it to localStorage and drops it from the address bar).
+`GET /waitingroom/page/?zone=<id>&return=<path>` renders the page; static/page.js gets the
+visitor's access token from their accounts session (`POST /accounts/api/session/token`), or
+sends a visitor without a session to the sign-in page and back, then joins, listens on the
+notifier's WebSocket and updates the page by push. A client without JavaScript that sends
+`Authorization: Bearer <user JWT>` gets its status rendered in the page: visiting it joins (or
+keeps the place, renewing it when half of position_ttl has passed), a `<noscript>` meta refresh
+reloads it every 10 s, and once admitted the response sets the `surge_access_<zone>` cookie and
+links to the return path. Tokens never travel in the URL.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from services.waitingroom.keys import CONTEXT, Context
 from services.waitingroom.visitors import view
 from shared.events.contracts import waitingroom as ops
 from shared.http.problems import Problem
-from shared.security import TokenError
+from shared.security import TokenError, bearer_token
 
 STATIC = Path(__file__).with_name("static")
 TEMPLATE = Template((STATIC / "page.html").read_text(encoding="utf-8"))
@@ -70,7 +71,7 @@ async def _status(ctx: Context, zone_id: str, token: str) -> dict[str, Any] | No
 
 def _describe(status: dict[str, Any] | None) -> str:
     if status is None:
-        return "Open this page with your sign-in token to join the line."
+        return "Sign in to join the line."
     state = str(status["state"])
     if state in ("waiting", "prequeue"):
         eta = status.get("eta_seconds")
@@ -95,7 +96,11 @@ async def page(request: web.Request) -> web.Response:
     if zone is None:
         raise Problem(404, f"no zone {zone_id[:64]!r}")
     back = safe_return(request.query.get("return"))
-    status = await _status(ctx, zone_id, request.query.get("token", ""))
+    try:
+        token = bearer_token(request.headers.get("Authorization"))
+    except TokenError:
+        token = ""
+    status = await _status(ctx, zone_id, token)
     admitted = status is not None and status["state"] == "admitted"
     values = {
         "zone": html.escape(zone_id),

@@ -61,4 +61,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port_env="SHOP_PORT",
         port=8084,
     ),
+    ServiceEntry(
+        name="accounts",
+        module="services.accounts",
+        port_env="ACCOUNTS_PORT",
+        port=8087,
+    ),
 )

@@ -48,7 +48,6 @@ def metadata(ctx: Context) -> dict[str, Any]:
         token_endpoint=f"{base}/token",
         userinfo_endpoint=f"{base}/userinfo",
         jwks_uri=f"{base}/.well-known/jwks.json",
-        end_session_endpoint=f"{base}/signout",
         scopes_supported=list(SCOPES),
         response_types_supported=["code"],
         response_modes_supported=["query"],
