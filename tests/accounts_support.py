@@ -50,7 +50,9 @@ class Outbox:
         return found.group(1)
 
 
-def settings(tmp: Path, platform: PlatformSettings | None = None, **overrides: Any) -> AccountsSettings:
+def settings(
+    tmp: Path, platform: PlatformSettings | None = None, **overrides: Any
+) -> AccountsSettings:
     values: dict[str, Any] = {
         **FAST_ARGON2,
         "port": 0,
@@ -98,7 +100,9 @@ class Service:
 
     async def signup(self, email: str, password: str = PASSWORD, **extra: Any) -> None:
         await self.call(
-            "POST", "/accounts/api/signup", json={"email": email, "password": password, **extra},
+            "POST",
+            "/accounts/api/signup",
+            json={"email": email, "password": password, **extra},
             expect=202,
         )
 
@@ -109,7 +113,9 @@ class Service:
 
     async def signin(self, email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
         _, answer = await self.call(
-            "POST", "/accounts/api/signin", json={"email": email, "password": password, **extra},
+            "POST",
+            "/accounts/api/signin",
+            json={"email": email, "password": password, **extra},
             expect=200,
         )
         assert isinstance(answer, dict)

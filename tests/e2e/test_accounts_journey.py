@@ -102,4 +102,5 @@ async def test_a_new_user_signs_up_queues_and_buys_from_the_browser(
     assert done["visitor"] == account.id, "the shop knows the visitor by the account's UUID"
     assert done["bought"] == f"Purchased: a ticket for {zone}"
     assert edge.room.zone(zone).places[account.id].state == "completed"
-    assert "/accounts/signup" in done["visited"] and "/accounts/verify" in done["visited"]
+    assert "/accounts/signup" in done["visited"]
+    assert "/accounts/verify" in done["visited"]
