@@ -103,7 +103,7 @@ def _core(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings, store = app[ACCOUNTS_SETTINGS], app[STORE]
-        keys = master or await asyncio.to_thread(master_keys_of, settings)
+        keys = master if master is not None else await asyncio.to_thread(master_keys_of, settings)
         envelope = Envelope(keys)
         db = store.db
         prf = await load_blind_index(keys, db["keys"])

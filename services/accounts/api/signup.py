@@ -10,6 +10,7 @@ both cases, so both take the same time.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from urllib.parse import urlencode
@@ -25,7 +26,7 @@ from services.accounts.records.identifiers import IdentifierError, normal_email,
 from services.accounts.records.profile import Personal, Profile
 from services.accounts.records.store import Account, ConflictError
 from services.accounts.returnpath import safe_return
-from shared.events.contracts.accounts import ACCOUNT_CHANGED, AccountChanged
+from shared.events.contracts.accounts import ACCOUNT_CHANGED, AccountChanged, SealedRecord
 from shared.http.problems import Problem
 from shared.storeops import claim
 
@@ -114,17 +115,15 @@ async def announce(ctx: Context, account: Account, change: str, fields: list[str
     await ctx.events.send(event)
 
 
-def _sealed(account: Account) -> dict[str, str] | None:
-    import base64
-
+def _sealed(account: Account) -> SealedRecord | None:
     if account.sealed is None:
         return None
     b64 = base64.b64encode
-    return {
-        "kek": account.sealed.kek,
-        "dek": b64(account.sealed.dek).decode(),
-        "blob": b64(account.sealed.blob).decode(),
-    }
+    return SealedRecord(
+        kek=account.sealed.kek,
+        dek=b64(account.sealed.dek).decode(),
+        blob=b64(account.sealed.blob).decode(),
+    )
 
 
 def _hash(token: str) -> str:

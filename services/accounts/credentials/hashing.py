@@ -12,8 +12,10 @@ import asyncio
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import bcrypt
 from argon2 import PasswordHasher, Type
@@ -21,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 ARGON2 = "argon2id"
 LEGACY_SCHEMES = ("bcrypt", "pbkdf2_sha256")
+T = TypeVar("T")
 
 
 class UnsupportedHashError(ValueError):
@@ -77,17 +80,15 @@ class Hasher:
     def argon2(self) -> PasswordHasher:
         return self._argon2
 
-    async def _run(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def hash(self, password: str) -> str:
-        result: str = await self._run(self._argon2.hash, password)
-        return result
+        return await self._run(self._argon2.hash, password)
 
     async def verify(self, stored: str | None, password: str) -> Verdict:
         """Check `password` against `stored` (None: an unknown account, same cost)."""
-        verdict: Verdict = await self._run(self._verify, stored, password)
-        return verdict
+        return await self._run(self._verify, stored, password)
 
     def _verify(self, stored: str | None, password: str) -> Verdict:
         if stored is None:

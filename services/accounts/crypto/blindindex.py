@@ -29,7 +29,8 @@ class BlindIndex:
 
     def of(self, kind: str, value: str) -> str:
         """`kind` separates the spaces (an email and a phone never collide)."""
-        return self._prf.compute(f"{kind}\x00{value}".encode(), 32).hex()
+        digest: bytes = self._prf.compute(f"{kind}\x00{value}".encode(), 32)
+        return digest.hex()
 
     @staticmethod
     def sealed(keys: MasterKeys, handle: tink.KeysetHandle, kek: str) -> dict[str, Any]:

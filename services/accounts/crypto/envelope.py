@@ -58,7 +58,8 @@ class Envelope:
 
     def open(self, sealed: Sealed, context: bytes) -> bytes:
         joined = _LENGTH.pack(len(sealed.dek)) + sealed.dek + sealed.blob
-        return self._envelope(sealed.kek).decrypt(joined, context)
+        plain: bytes = self._envelope(sealed.kek).decrypt(joined, context)
+        return plain
 
     def rewrap(self, sealed: Sealed) -> Sealed:
         """The same data key wrapped by the current master key (the blob is unchanged)."""

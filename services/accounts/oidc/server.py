@@ -237,10 +237,10 @@ class Server(AuthorizationServer):  # type: ignore[misc]
     ) -> dict[str, Any]:
         loaded = LOADED.get()
         assert user is not None
+        session: Session | None = loaded.new_session
+        refresh = loaded.first_refresh
         if grant_type == "refresh_token" and loaded.refresh is not None:
             session, refresh = loaded.refresh.session, loaded.refresh.next_token
-        else:
-            session, refresh = loaded.new_session, loaded.first_refresh
         assert session is not None
         access, ttl = self.issuer.access_token(
             user.id,

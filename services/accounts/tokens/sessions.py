@@ -140,7 +140,7 @@ class Sessions:
             "user_agent": user_agent[:256],
         }
         await self.coll.insert_one(doc)
-        return Session.of(doc), self.refresh_token(doc["_id"], 0, now)
+        return Session.of(doc), self.refresh_token(str(doc["_id"]), 0, now)
 
     async def refresh(
         self, token: str, *, client_id: str | None, ip: str = "", user_agent: str = ""
