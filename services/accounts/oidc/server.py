@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from authlib.oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request, grants
+from authlib.oauth2.rfc6749 import InvalidRequestError, OAuth2Payload, OAuth2Request, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
@@ -53,6 +53,29 @@ class Code:
 
     def is_expired(self) -> bool:
         return False  # checked when it was loaded, against the service's clock
+
+    @property
+    def code_challenge(self) -> str | None:
+        return self.doc.get("code_challenge")
+
+    @property
+    def code_challenge_method(self) -> str | None:
+        return self.doc.get("code_challenge_method")
+
+
+class S256Only(CodeChallenge):  # type: ignore[misc]
+    """PKCE required for every client, S256 only (`plain` would show the verifier)."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        if not grant.request.payload.data.get("code_challenge"):
+            raise InvalidRequestError(
+                "PKCE is required: send a code_challenge (S256)", redirect_uri=redirect_uri
+            )
+        super().validate_code_challenge(grant, redirect_uri)
 
 
 @dataclass
@@ -200,9 +223,7 @@ class Server(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=scopes)
         self.issuer = issuer
         self.register_token_generator("default", self._generate)
-        self.register_grant(
-            AuthorizationCodeGrant, [CodeChallenge(required=True), IdToken(issuer, 600)]
-        )
+        self.register_grant(AuthorizationCodeGrant, [S256Only(required=True), IdToken(issuer, 600)])
         self.register_grant(RefreshTokenGrant)
 
     def query_client(self, client_id: str) -> Client | None:
