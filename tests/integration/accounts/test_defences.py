@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -16,7 +17,10 @@ from tests.accounts_support import PASSWORD, Service, running_accounts
 pytestmark = pytest.mark.integration
 
 
-async def wrong(svc: Service, email: str, password: str = "not-the-password-1") -> tuple[int, dict]:  # type: ignore[type-arg]
+WRONG = "not-the-password-1"
+
+
+async def wrong(svc: Service, email: str, password: str = WRONG) -> tuple[int, dict[str, Any]]:
     response = await svc.http.post(
         "/accounts/api/signin", json={"email": email, "password": password}
     )

@@ -25,7 +25,8 @@ from tests.accounts_support import ADMIN, PASSWORD, Service, running_accounts
 
 pytestmark = pytest.mark.integration
 
-PERSON = {
+EMAIL, PHONE = "noor.haddad@example.com", "+442071838750"
+PERSON: dict[str, Any] = {
     "email": "noor.haddad@example.com",
     "phone": "+442071838750",
     "profile": {
@@ -50,8 +51,8 @@ SECRETS = [
 
 
 async def populate(svc: Service) -> str:
-    await svc.verified_account(PERSON["email"], phone=PERSON["phone"], profile=PERSON["profile"])
-    tokens = await svc.signin(PERSON["email"])
+    await svc.verified_account(EMAIL, phone=PHONE, profile=PERSON["profile"])
+    tokens = await svc.signin(EMAIL)
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}
     await svc.call("POST", "/accounts/api/me/totp", headers=auth, expect=200)
     await svc.call(
@@ -69,7 +70,7 @@ async def populate(svc: Service) -> str:
             "users": [
                 {
                     "external_id": "ext-noor-1",
-                    "email": PERSON["email"],
+                    "email": EMAIL,
                     "email_verified": True,
                     "profile": {"nickname": "Marylebone"},
                 }
@@ -94,10 +95,12 @@ async def test_a_database_dump_without_the_key_reveals_no_personal_field(tmp_pat
         account_id = await populate(svc)
         raw = await dump(svc)
         events = b"".join(r.value for t in svc.bus.logs for r in svc.bus.records(t))
-        secret = (
-            await svc.ctx.accounts.personal(await svc.ctx.accounts.get(account_id))
-        ).totp_secret  # type: ignore[arg-type,union-attr]
-        for value in [*SECRETS, *(secret or "pending",)]:
+        account = await svc.ctx.accounts.get(account_id)
+        assert account is not None
+        personal = await svc.ctx.accounts.personal(account)
+        assert personal is not None
+        assert personal.pending_totp_secret is not None
+        for value in [*SECRETS, personal.pending_totp_secret]:
             for form in {value, value.lower(), value.upper()}:
                 assert form.encode() not in raw, f"{form!r} in the database"
                 assert form.encode() not in events, f"{form!r} on the bus"
@@ -146,7 +149,7 @@ async def test_master_key_rotation_rewraps_everything_and_loses_nothing(tmp_path
 async def test_erasure_shreds_the_data_key_and_announces_the_deletion(tmp_path: Path) -> None:
     async with running_accounts(tmp_path) as svc:
         account_id = await populate(svc)
-        tokens = await svc.signin(PERSON["email"])
+        tokens = await svc.signin(EMAIL)
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
         before = await svc.ctx.accounts.store.db["accounts"].find_one({"_id": account_id})
         assert before is not None
@@ -174,10 +177,10 @@ async def test_erasure_shreds_the_data_key_and_announces_the_deletion(tmp_path: 
         status, _ = await svc.call("GET", "/accounts/api/me", headers=auth)
         assert status == 401
         status, _ = await svc.call(
-            "POST", "/accounts/api/signin", json={"email": PERSON["email"], "password": PASSWORD}
+            "POST", "/accounts/api/signin", json={"email": EMAIL, "password": PASSWORD}
         )
         assert status == 401
-        await svc.verified_account(PERSON["email"])  # the address is free again
+        await svc.verified_account(EMAIL)  # the address is free again
         changed = [decode(r, CATALOG) for r in svc.bus.records(ACCOUNT_CHANGED.topic)]
         assert all(e.data.sealed is None or e.data.sealed.blob for e in changed)
 

@@ -25,8 +25,11 @@ def django_pbkdf2(password: str, salt: str = "NaCl0123", iterations: int = 1000)
 def passlib_pbkdf2(password: str, iterations: int = 1000) -> str:
     salt = b"salty-salt-16byt"
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
-    ab64 = lambda raw: base64.b64encode(raw).decode().rstrip("=").replace("+", ".")  # noqa: E731
-    return f"$pbkdf2-sha256${iterations}${ab64(salt)}${ab64(digest)}"
+    return f"$pbkdf2-sha256${iterations}${_ab64(salt)}${_ab64(digest)}"
+
+
+def _ab64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode().rstrip("=").replace("+", ".")
 
 
 async def tenant(svc: Service, tenant_id: str) -> None:
