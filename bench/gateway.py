@@ -68,6 +68,7 @@ sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402 - after the root
     add_tracing_option,
     free_port,
+    identity_keys,
     percentile,
     stop_group,
     tracing,
@@ -218,6 +219,7 @@ def start_gateway(
         # address (127.0.0.1) is never blocked.
         "GATEWAY_WAF_RATE_LIMIT": "1000000000",
         "AUTH_JWT_SECRET": JWT_SECRET,
+        "IDENTITY_KEYS": identity_keys(),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "LOG_LEVEL": "WARNING",

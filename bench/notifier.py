@@ -38,7 +38,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.support import free_port  # noqa: E402 - after the root
+from bench.support import free_port, identity_keys, signed_identity  # noqa: E402 - after the root
 
 SECRET = "bench-secret-long-enough-for-hs256-000000000"  # noqa: S105 - bench only
 SERVICE_TOKEN = "bench-service-token"  # noqa: S105 - bench only
@@ -132,6 +132,7 @@ async def clients(kind: str, url: str, count: int, first: int, expect: int) -> N
                 token = issue_hs256({"sub": f"u{index}"}, SECRET, 3600)
                 ws = await connect(
                     url,
+                    additional_headers=signed_identity("notifier"),  # as the gateway's /ws
                     subprotocols=["surge.v1", f"bearer.{token}"],  # type: ignore[list-item]
                     compression=None,
                     open_timeout=60,
@@ -178,6 +179,7 @@ async def clients(kind: str, url: str, count: int, first: int, expect: int) -> N
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
+    identity_keys()  # set before the first role starts: every role of the run shares the keys
     return subprocess.Popen(
         [sys.executable, __file__, *args],
         stdin=subprocess.PIPE,
@@ -275,7 +277,7 @@ def fanout(kind: str, subscribers: int, messages: int) -> dict[str, Any]:
             request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1 only
                 f"{http_url}/notifier/publish",
                 data=body,
-                headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+                headers={"Authorization": f"Bearer {SERVICE_TOKEN}", **signed_identity("notifier")},
                 method="POST",
             )
             urllib.request.urlopen(request, timeout=30).close()  # noqa: S310 - local

@@ -2,9 +2,9 @@
 
     python bench/waitingroom.py [--quick]
 
-Setup (one run, this machine, every server in its own process group): a tansu broker,
-`services.waitingroom`, `services.notifier` and `services.gateway` (GATEWAY_WORKERS=2) on free
-ports, LOG_LEVEL=WARNING (no access log), spans to a file sampled as in production
+Setup (one run, this machine, every server in its own process group): the embedded Kafka and
+FerretDB, `services.waitingroom`, `services.notifier` and `services.gateway` (GATEWAY_WORKERS=2)
+on free ports, LOG_LEVEL=WARNING (no access log), spans to a file sampled as in production
 (OTEL_TRACES_SAMPLER=surge_xray 1,0.05, as deploy/k8s sets it; `--trace-all` records every
 trace), no MongoDB (in-process stores). The
 gateway gets its own route table (the shipped one with these ports) in which only limits are
@@ -67,7 +67,9 @@ sys.path.insert(0, str(ROOT))
 from bench.support import (  # noqa: E402 - after the root
     add_tracing_option,
     free_port,
+    identity_keys,
     percentile,
+    real_servers,
     stop_group,
     tracing,
 )
@@ -89,7 +91,7 @@ ROUTES = """
 global_rate_limit: {{rate: 1000000, burst: 1000000}}
 upstreams:
   notifier: {{url: "http://127.0.0.1:{notifier}"}}
-  notifier-ws: {{url: "http://127.0.0.1:{notifier_ws}", max_connections: 50000}}
+  notifier-ws: {{url: "http://127.0.0.1:{notifier_ws}", max_connections: 50000, audience: notifier}}
   waitingroom: {{url: "http://127.0.0.1:{waitingroom}"}}
 routes:
   - id: notifier-ws
@@ -449,18 +451,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind: stop every child
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    from shared.stack.tansu import Tansu
-
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-waitingroom-")))
-        broker = Tansu.start(log=tmp / "tansu.log")
-        stack.callback(broker.stop)
+        servers = stack.enter_context(real_servers(tmp))
         ports = {name: free_port() for name in ("gw", "gw_admin", "nf", "nf_ws", "wr")}
         env = {
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",  # tansu rejects the idempotent producer
+            **servers,
             "AUTH_JWT_SECRET": SECRET,
+            "IDENTITY_KEYS": identity_keys(),
             "ADMIN_TOKEN": ADMIN,
             "LOG_LEVEL": "WARNING",
             "SPANS_FILE": str(tmp / "spans.jsonl"),
@@ -478,7 +477,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             "GATEWAY_WAITINGROOM_JWKS_URL": f"http://127.0.0.1:{ports['wr']}{JWKS}",
             **tracing_env,
         }
-        env.pop("MONGODB_URL", None)
         procs: dict[str, subprocess.Popen[bytes]] = {}
         for module in ("services.waitingroom", "services.notifier", "services.gateway"):
             name = module.rsplit(".", 1)[-1]

@@ -25,6 +25,7 @@ from shared.stack import ferretdb as ferretdb_server
 from shared.stack import kafka as kafka_server
 from shared.store import Store, connect
 from shared.telemetry import configure_telemetry
+from tests.identity_support import IDENTITY_KEYS
 
 EXTERNAL_MONGODB = os.environ.get("MONGODB_URL")
 EXTERNAL_KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -113,6 +114,15 @@ async def mongodb_env(
         await dropper.client.drop_database(database_name)
     finally:
         await dropper.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _identity_keys() -> Iterator[None]:
+    """Every service built in a test verifies callers with the keys tests sign with
+    (tests/identity_support.py), as every service of one deployment shares IDENTITY_KEYS."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("IDENTITY_KEYS", IDENTITY_KEYS)
+        yield
 
 
 @pytest.fixture(autouse=True)

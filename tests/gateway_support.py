@@ -16,7 +16,10 @@ from pydantic import SecretStr
 from services.gateway.app import init_admin, init_app, server_args
 from services.gateway.settings import GatewaySettings
 from shared.bus.memory import MemoryBus
+from shared.http.identity import IDENTITY_HEADER, IDENTITY_PREFIX
+from shared.security.identity import Caller, IdentityVerifier
 from shared.settings import PlatformSettings
+from tests.identity_support import KEYS
 
 JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-000"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -182,6 +185,14 @@ async def running_gateway(
             admin_server = TestServer(await init_admin(app))
             async with TestClient(admin_server) as admin:
                 yield Gateway(client, admin, upstream, url, app)
+
+
+def caller_seen(headers: dict[str, str], audience: str = "backend") -> Caller:
+    """Who the upstream was told is calling: the signed identity in the headers it echoed,
+    verified as the upstream service `audience` verifies it; no other `x-surge-*` header."""
+    platform = {k: v for k, v in headers.items() if k.startswith(IDENTITY_PREFIX)}
+    assert set(platform) == {IDENTITY_HEADER.lower()}, platform
+    return IdentityVerifier(KEYS, audience).verify(platform[IDENTITY_HEADER.lower()])
 
 
 def admin_headers() -> dict[str, str]:

@@ -21,6 +21,7 @@ from shared.bus.base import Bus
 from shared.http.app import BusFactory, kafka_bus
 from shared.security import issue_hs256
 from shared.settings import PlatformSettings
+from tests.identity_support import anonymous, as_user
 
 JWT_SECRET = "notifier-test-secret-long-enough-for-hs256-0"
 SERVICE_TOKEN = "notifier-service-token-for-tests"
@@ -31,7 +32,18 @@ def token(sub: str, ttl: float = 300.0, **claims: Any) -> str:
 
 
 def service_headers(value: str = SERVICE_TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {value}"}
+    """A backend with the service token, through the gateway (which signs it anonymous)."""
+    return {"Authorization": f"Bearer {value}", **anonymous("notifier")}
+
+
+def user_headers(sub: str, **claims: Any) -> dict[str, str]:
+    """A signed-in user calling the notifier's HTTP API, as the gateway signs them."""
+    return as_user("notifier", sub, **claims)
+
+
+def open_socket(url: str, **options: Any) -> connect:
+    """A WebSocket to the notifier as the gateway's /ws route opens it (with a signed caller)."""
+    return connect(url, additional_headers=anonymous("notifier"), **options)
 
 
 @dataclass
@@ -76,7 +88,9 @@ async def running_notifier(
     """A replica on `bus` (an in-memory bus shared by the test) or on Kafka (`platform`)."""
     factory: BusFactory = kafka_bus if bus == "kafka" else (lambda _p, _s: bus)
     app = await init_app(settings(platform, **overrides), bus=factory)
-    async with TestClient(TestServer(app)) as http:
+    # Every request comes as through the gateway: with a signed (anonymous) caller, which a
+    # test replaces with `user_headers` / `as_service` where someone is signed in.
+    async with TestClient(TestServer(app), headers=anonymous("notifier")) as http:
         yield Replica(app, http)
 
 
@@ -104,7 +118,7 @@ async def client(
     protocols = None
     if sub is not None and via == "subprotocol":
         protocols = ["surge.v1", f"bearer.{token(sub, **claims)}"]
-    async with connect(url, subprotocols=protocols, open_timeout=5) as ws:  # type: ignore[arg-type]
+    async with open_socket(url, subprotocols=protocols, open_timeout=5) as ws:
         if sub is not None:
             if via == "message":
                 await ws.send(json.dumps({"type": "auth", "token": token(sub, **claims)}))

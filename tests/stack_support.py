@@ -44,6 +44,7 @@ def stack_environment(run_dir: Path, ports: dict[str, str]) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS",
         "AUTH_JWT_SECRET",
         "ADMIN_TOKEN",
+        "IDENTITY_KEYS",
         "SPANS_FILE",
     ):
         env.pop(name, None)

@@ -21,6 +21,7 @@ from shared.bus.base import Bus
 from shared.http.app import BusFactory, kafka_bus
 from shared.security import issue_hs256
 from shared.settings import PlatformSettings
+from tests.identity_support import anonymous, as_user
 
 JWT_SECRET = "waitingroom-test-secret-long-enough-hs256"
 ADMIN_TOKEN = "waitingroom-admin-token-for-tests"
@@ -43,7 +44,18 @@ async def never() -> None:
 
 
 def user(sub: str, **claims: Any) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_hs256({'sub': sub, **claims}, JWT_SECRET, 3600)}"}
+    """The signed-in user `sub`, as the gateway signs them for the waiting room."""
+    return as_user("waitingroom", sub, **claims)
+
+
+def bearer(sub: str, **claims: Any) -> dict[str, str]:
+    """A user JWT as a client sends it to the gateway (which verifies it and signs the user)."""
+    return {"Authorization": f"Bearer {page_token(sub, **claims)}"}
+
+
+def page_token(sub: str, **claims: Any) -> str:
+    """A user JWT for the page's `?token=` (the one place the waiting room reads a JWT)."""
+    return issue_hs256({"sub": sub, **claims}, JWT_SECRET, 3600)
 
 
 def zone_body(zone: str = "show", **overrides: Any) -> dict[str, Any]:
@@ -125,5 +137,7 @@ async def running_waitingroom(
     factory: BusFactory = kafka_bus if bus == "kafka" else (lambda _p, _s: bus)
     clock = clock or ManualClock()
     app = await init_app(settings(platform, **overrides), bus=factory, clock=clock, ticker=never)
-    async with TestClient(TestServer(app)) as http:
+    # Every request comes as through the gateway: with a signed (anonymous) caller, which
+    # `user(...)` or `as_service(...)` headers replace.
+    async with TestClient(TestServer(app), headers=anonymous("waitingroom")) as http:
         yield Replica(app, http, clock)

@@ -26,9 +26,10 @@ from services.gateway.waf.engine import Waf
 from services.gateway.waf.limits import Limits, server_handler_args
 from services.gateway.websocket import SOCKETS, close_all
 from services.gateway.zonebearer import ZoneAuthenticator
-from services.gateway.zones import Gatekeeper
+from services.gateway.zones import WAITINGROOM, Gatekeeper
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
+from shared.http.identity import IDENTITIES
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.security import JwtVerifier
 from shared.security.networks import parse_networks
@@ -59,6 +60,7 @@ async def init_app(
         topics=[USAGE_REPORTED.topic],
         http_client=True,
         handler_args=server_args(settings),
+        verify_identity=False,  # the edge: it authenticates clients and signs who they are
     )
     app[keys.GATEWAY_SETTINGS] = settings
     app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
@@ -121,8 +123,12 @@ async def _components(app: web.Application) -> AsyncIterator[None]:
     app[keys.AUTH] = ZoneAuthenticator(
         settings, verifier=verifier, api_keys=api_keys, registry=registry
     )
+    identities = app[IDENTITIES]
     gatekeeper = Gatekeeper(
-        settings.waitingroom_jwks_url, session=app[HTTP_CLIENT], registry=registry
+        settings.waitingroom_jwks_url,
+        session=app[HTTP_CLIENT],
+        identity=lambda: identities.as_service(WAITINGROOM),
+        registry=registry,
     )
     app[keys.ZONES] = gatekeeper
     app[keys.LIMITER] = Limiter(

@@ -9,7 +9,7 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from services.gateway.clientip import ClientInfo
-from services.gateway.identity import IDENTITY_HEADERS, IDENTITY_PREFIX
+from shared.http.identity import IDENTITY_PREFIX
 
 HOP_BY_HOP = frozenset(
     {
@@ -40,8 +40,9 @@ _REPLACED = frozenset(
 )
 
 
-# Never forwarded upstream from the client, whatever the request.
-_NOT_FORWARDED = HOP_BY_HOP | _REPLACED | IDENTITY_HEADERS | {"x-api-key"}
+# Never forwarded upstream from the client, whatever the request (nor any `x-surge-*` header:
+# the platform's own, the signed identity among them).
+_NOT_FORWARDED = HOP_BY_HOP | _REPLACED | {"x-api-key"}
 
 
 def _connection_tokens(headers: Mapping[str, str] | CIMultiDictProxy[str]) -> set[str]:
@@ -67,7 +68,7 @@ def upstream_request_headers(
     request: web.Request,
     client: ClientInfo,
     request_id: str,
-    identity: Mapping[str, str],
+    identity: Mapping[str, str],  # the signed assertion for this upstream
     *,
     keep_length: bool,
 ) -> CIMultiDict[str]:
@@ -79,7 +80,7 @@ def upstream_request_headers(
         if lower in drop or lower.startswith(IDENTITY_PREFIX):
             continue
         if lower == "authorization" and value[:7].lower() == "apikey ":
-            continue  # API keys stop at the gateway; upstreams see X-Surge-Api-Key-Id
+            continue  # API keys stop at the gateway; upstreams see the key id in the identity
         pairs.append((name, value))
     # The client's copies of all these were dropped above, so appending replaces them.
     if keep_length and request.content_length is not None:

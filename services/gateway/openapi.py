@@ -40,8 +40,9 @@ PROXY_DESCRIPTION = """\
 Forwarded to the upstream of the route whose `prefix` is the longest match for the path (and
 whose `methods` allow the method). Before forwarding the gateway runs the WAF, CORS, the
 route's auth policy (`none`, `jwt`, `api_key`, `jwt_or_api_key`, plus scopes and roles) and
-the rate limits and quotas; the upstream gets the verified identity in `X-Surge-*` headers
-(never the API key), which the gateway strips from what clients send.
+the rate limits and quotas; the upstream gets the verified identity signed for it alone in
+`X-Surge-Identity` (never the API key); the gateway drops every `X-Surge-*` header a client
+sends.
 
 The upstream's answer is relayed as is (streamed), with `RateLimit`/`RateLimit-Policy` when a
 limit applies, `X-Request-ID`, and the route's CORS and security headers. The error answers

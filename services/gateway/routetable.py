@@ -69,6 +69,9 @@ class CircuitBreaker(Strict):
 
 class Upstream(Strict):
     url: HttpUrl
+    # The service the gateway signs callers for (`aud` of X-Surge-Identity): the service's
+    # name, which is the upstream's name unless given (two upstreams of one service).
+    audience: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     max_connections: int = Field(default=100, ge=1)
     circuit_breaker: CircuitBreaker = CircuitBreaker()
 

@@ -37,10 +37,12 @@ class UpstreamState:
     # Read on every proxied request; a config change makes a new UpstreamState, so computed once.
     base_url: str = field(init=False)
     host: str = field(init=False)
+    audience: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = str(self.config.url).rstrip("/")
         self.host = self.config.url.host or ""
+        self.audience = self.config.audience or self.name
 
 
 def parse(text: str) -> RouteTable:

@@ -16,6 +16,7 @@ from services.gateway.identity import Identity
 from services.gateway.proxy import Body, forward
 from services.gateway.routetable import Route
 from services.gateway.websocket import is_upgrade, proxy_websocket
+from shared.http.identity import IDENTITIES
 from shared.http.keys import HTTP_CLIENT, REQUEST_ID
 from shared.http.problems import Problem
 
@@ -49,8 +50,9 @@ async def gateway(request: web.Request) -> web.StreamResponse:
         raise
     routing = app[keys.ROUTING]
     upstream = routing.upstreams[route.upstream]
+    assertion = app[IDENTITIES].assertion(identity, upstream.audience)  # cached, not signed
     headers = upstream_request_headers(
-        request, client, request[REQUEST_ID], identity.headers(), keep_length=inspected is None
+        request, client, request[REQUEST_ID], assertion, keep_length=inspected is None
     )
     session = app[HTTP_CLIENT]
     try:

@@ -18,7 +18,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from services.gateway.auth import Authenticator, credentials
 from services.gateway.identity import Identity
 from services.gateway.routetable import Route
-from services.gateway.zones import ISSUER, REQUEST_TOKEN
+from services.gateway.zones import REQUEST_TOKEN
+from shared.security.access_tokens import ISSUER
 
 
 def is_access_token(token: str) -> bool:

@@ -33,12 +33,11 @@ from services.gateway.identity import Identity
 from services.gateway.routetable import Route
 from shared.http.problems import PROBLEM_TYPE_BASE, Problem
 from shared.security import JwksCache, JwtVerifier, TokenError
+from shared.security.access_tokens import ACCESS_HEADER, COOKIE_PREFIX, ISSUER
 
 log = logging.getLogger("gateway.zones")
 
-ISSUER = "surge-waitingroom"
-ACCESS_HEADER = "X-Access-Token"
-COOKIE_PREFIX = "surge_access_"
+WAITINGROOM = "waitingroom"  # the waiting room's service name: the audience of our calls
 EXEMPT_CLAIM = "waitingroom_exempt"
 PAGE = "/waitingroom/page/"
 ZONE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -68,13 +67,17 @@ class Gatekeeper:
         jwks_url: str,
         *,
         session: aiohttp.ClientSession,
+        identity: Callable[[], dict[str, str]],
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """`identity`: the gateway's signed identity for the waiting room (its JWKS and verify
+        API, like every service API, need one)."""
         self._session = session
+        self._identity = identity
         self._verify_url = verify_url(jwks_url)
         self._verifier = JwtVerifier(
-            jwks=JwksCache(jwks_url, session=session),
+            jwks=JwksCache(jwks_url, session=session, headers=identity),
             issuer=ISSUER,
             algorithms=("ES256",),
             required_claims=("exp", "sub", "jti", "aud"),
@@ -137,7 +140,9 @@ class Gatekeeper:
         try:
             timeout = aiohttp.ClientTimeout(total=2)
             body = {"zone": zone, "user": user}
-            async with self._session.post(self._verify_url, json=body, timeout=timeout) as resp:
+            async with self._session.post(
+                self._verify_url, json=body, timeout=timeout, headers=self._identity()
+            ) as resp:
                 answer = await resp.json() if resp.status == 200 else {}
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             log.warning("waiting room verify API unreachable: %s", exc)

@@ -1,8 +1,10 @@
 """Service-to-service HTTP API: publish a notification, ask whether a user is connected.
 
-Both need the service token (`Authorization: Bearer <NOTIFIER_SERVICE_TOKEN>`, or ADMIN_TOKEN
-when that is unset), compared in constant time. `POST /notifier/publish` answers 202 once the
-NotificationRequested event is durably on the bus (acks=all); delivery follows asynchronously.
+Both answer platform services (a caller of kind `service`, shared/http/identity.py) and
+backends that show the service token (`Authorization: Bearer <NOTIFIER_SERVICE_TOKEN>`, or
+ADMIN_TOKEN when that is unset, compared in constant time; through the gateway's /notifier/).
+`POST /notifier/publish` answers 202 once the NotificationRequested event is durably on the bus
+(acks=all); delivery follows asynchronously.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 from services.notifier.keys import NOTIFIER_SETTINGS, PRESENCE
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, NotificationRequested
 from shared.http.adminauth import check_bearer_secret
+from shared.http.identity import caller_of
 from shared.http.keys import BUS
 from shared.http.problems import Problem, field_errors
 
@@ -20,6 +23,8 @@ routes = web.RouteTableDef()
 
 
 def require_service(request: web.Request) -> None:
+    if caller_of(request).kind == "service":
+        return
     settings = request.app[NOTIFIER_SETTINGS]
     check_bearer_secret(
         request,

@@ -38,6 +38,7 @@ from shared.events.contracts.jobs import JOB_REQUESTED
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, PRESENCE_CHANGED, PUBLICATION
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
 from shared.http.consumers import attach_consumer
+from shared.http.identity import IDENTITIES
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.jobs import Jobs
 from shared.security import JwtVerifier
@@ -109,7 +110,7 @@ async def _core(app: web.Application) -> AsyncIterator[None]:
         on_user_count=presence.changed,
     )
     fanout = Fanout(_reader(bus, settings), history, hub, metrics, presence.apply)
-    app[keys.VERIFIER], app[keys.JOBS], app[keys.PRESENCE] = verifier, jobs, presence
+    app[keys.JOBS], app[keys.PRESENCE] = jobs, presence
     app[keys.INGEST] = Ingest(bus, presence, metrics.notifications.inc)
     access = Access(jobs.owner, public=public_patterns(settings.public_channels))
     app[keys.CONTEXT] = Context(settings, verifier, access, hub, history, fanout, metrics)
@@ -155,7 +156,10 @@ def _jobs_consumer(app: web.Application) -> EventConsumer:
 async def _websocket(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.NOTIFIER_SETTINGS]
     server = WsServer(
-        app[keys.CONTEXT], parse_networks(settings.trusted_proxies), settings.replica_id
+        app[keys.CONTEXT],
+        app[IDENTITIES].verifier,
+        parse_networks(settings.trusted_proxies),
+        settings.replica_id,
     )
     await server.start()
     app[keys.WS_SERVER] = server

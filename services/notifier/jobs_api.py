@@ -1,8 +1,8 @@
 """Poll-to-push over REST: `POST /notifier/jobs` -> 202 {job_id, channel, status_url}; the
 result is pushed on `job:<id>` (and `user:<sub>`); `GET /notifier/jobs/{id}` is the fallback.
 
-The caller is the user of the `Authorization: Bearer <user JWT>` header (the gateway forwards
-it); a job is only visible to its owner.
+The caller is the signed-in user the gateway verified (shared/http/identity.py); a job is only
+visible to its owner.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.notifier.keys import JOBS, VERIFIER
+from services.notifier.keys import JOBS
 from services.notifier.worker import MAX_TEXT
+from shared.http.identity import user_id
 from shared.http.problems import Problem, field_errors
 from shared.jobs import job_body, job_or_404
-from shared.security import TokenError, bearer_token
 
 routes = web.RouteTableDef()
 
@@ -32,30 +32,13 @@ class JobRequest(BaseModel):
     params: DigestParams
 
 
-async def user_of(request: web.Request) -> str:
-    try:
-        claims = await request.app[VERIFIER].verify(
-            bearer_token(request.headers.get("Authorization"))
-        )
-    except TokenError as exc:
-        raise Problem(
-            401,
-            f"a valid user token is required ({exc.reason})",
-            headers={"WWW-Authenticate": "Bearer"},
-        ) from None
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise Problem(401, "the token has no sub")
-    return subject
-
-
 def _status_url(request: web.Request, job_id: str) -> str:
     return str(request.app.router["job"].url_for(job_id=job_id))
 
 
 @routes.post("/notifier/jobs")
 async def submit(request: web.Request) -> web.Response:
-    user = await user_of(request)
+    user = user_id(request)
     try:
         body = JobRequest.model_validate_json(await request.read())
     except ValidationError as exc:
@@ -67,7 +50,7 @@ async def submit(request: web.Request) -> web.Response:
 
 @routes.get("/notifier/jobs/{job_id}", name="job")
 async def status(request: web.Request) -> web.Response:
-    user = await user_of(request)
+    user = user_id(request)
     job_id = request.match_info["job_id"]
     job = await job_or_404(request.app[JOBS], job_id, user)
     return web.json_response(job_body(job, _status_url(request, job.id)))

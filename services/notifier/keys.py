@@ -11,7 +11,6 @@ from services.notifier.server import WsServer
 from services.notifier.session import Context
 from services.notifier.settings import NotifierSettings
 from shared.jobs import Jobs
-from shared.security import JwtVerifier
 
 NOTIFIER_SETTINGS = web.AppKey("notifier_settings", NotifierSettings)
 CONTEXT = web.AppKey("notifier_context", Context)
@@ -19,5 +18,4 @@ METRICS = web.AppKey("notifier_metrics", NotifierMetrics)
 PRESENCE = web.AppKey("notifier_presence", Presence)
 INGEST = web.AppKey("notifier_ingest", Ingest)
 JOBS = web.AppKey("notifier_jobs", Jobs)
-VERIFIER = web.AppKey("notifier_verifier", JwtVerifier)
 WS_SERVER = web.AppKey("notifier_ws_server", WsServer)

@@ -1,7 +1,8 @@
 """The WebSocket server (`websockets` asyncio API) on NOTIFIER_WS_PORT, run inside the aiohttp
 app's lifecycle so one process serves both ports.
 
-A connection: per-IP and per-replica limits, authentication within the timeout (subprotocol
+A connection: a signed caller in the handshake (shared/http/identity.py), per-IP and
+per-replica limits, authentication within the timeout (subprotocol
 or first message), the per-user limit, `welcome` plus the user's own channel, then client
 messages until it closes. Shutdown closes every socket with 1001 so clients reconnect (to
 another replica) and recover.
@@ -13,9 +14,11 @@ import asyncio
 import logging
 import time
 from contextlib import suppress
+from http import HTTPStatus
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
 
 from services.notifier import protocol, session
 from services.notifier.auth import (
@@ -30,14 +33,24 @@ from services.notifier.channels import user_channel
 from services.notifier.hub import Session
 from services.notifier.protocol import Code
 from services.notifier.session import Context, ProtocolError
+from shared.http.identity import IDENTITY_HEADER, refusal
+from shared.http.problems import PROBLEM_CONTENT_TYPE
+from shared.security import TokenError
+from shared.security.identity import IdentityVerifier
 from shared.security.networks import Network
 
 log = logging.getLogger("notifier.ws")
 
 
 class WsServer:
-    def __init__(self, ctx: Context, trusted: tuple[Network, ...], replica: str) -> None:
-        self.ctx, self.trusted, self.replica = ctx, trusted, replica
+    def __init__(
+        self,
+        ctx: Context,
+        identity: IdentityVerifier,
+        trusted: tuple[Network, ...],
+        replica: str,
+    ) -> None:
+        self.ctx, self.identity, self.trusted, self.replica = ctx, identity, trusted, replica
         self._server: Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
@@ -49,6 +62,7 @@ class WsServer:
             s.ws_host,
             s.ws_port,
             select_subprotocol=select_subprotocol,
+            process_request=self._signed_caller,
             ping_interval=s.ping_interval_seconds,
             ping_timeout=s.ping_timeout_seconds,
             close_timeout=s.close_timeout_seconds,
@@ -71,6 +85,21 @@ class WsServer:
         if self._server is not None:
             self._server.close(close_connections=True, code=Code.GOING_AWAY, reason="shutting down")
             await self._server.wait_closed()
+
+    def _signed_caller(self, conn: ServerConnection, request: Request) -> Response | None:
+        """The handshake needs a signed caller (the gateway's /ws route signs one), as every
+        request to a service does; 401 problem+json before the upgrade otherwise."""
+        try:
+            self.identity.verify(request.headers.get(IDENTITY_HEADER))
+        except TokenError as exc:
+            self.ctx.metrics.refused.labels("401").inc()
+            problem = refusal(exc.reason)
+            response = conn.respond(HTTPStatus.UNAUTHORIZED, problem.text or "")
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = PROBLEM_CONTENT_TYPE
+            response.headers["WWW-Authenticate"] = problem.headers["WWW-Authenticate"]
+            return response
+        return None
 
     async def _handle(self, conn: ServerConnection) -> None:
         ctx = self.ctx

@@ -43,6 +43,8 @@ class NotifierSettings(ServiceSettings, WebPushFields):
     max_connections_per_user: int = Field(default=10, ge=1)
     max_connections_per_ip: int = Field(default=200, ge=1)
     send_queue_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Proxies (the gateway) whose X-Forwarded-For names the client of a WebSocket, for the
+    # per-IP connection limit. Who the caller is comes from the signed identity, not from here.
     trusted_proxies: str = "127.0.0.1/32"
     # Channel patterns (fnmatch, space- or comma-separated) any authenticated user may
     # subscribe to, without a `channels` claim; empty: none besides `broadcast`. Never makes a

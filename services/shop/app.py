@@ -3,9 +3,9 @@
 The gateway guards `/tickets/{zone}/` with the waiting room (`protected_zone: "{zone}"`), so a
 request that reaches the shop carries a valid access token (cookie `surge_access_<zone>`,
 `X-Access-Token` or `Authorization: Bearer`). A purchase calls the waiting room's `complete`
-API on its own port, inside the network: the token then counts against the zone's capacity and
-cannot be used again. The visitor is named by the gateway's `X-Surge-User-Id` when the caller
-was authenticated, else by the token's subject (the waiting room checks that they match).
+API on its own port, inside the network, signed as the shop: the token then counts against the
+zone's capacity and cannot be used again. The visitor is the signed-in user the gateway names
+when there is one, else the token's subject (the waiting room checks that they match).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from aiohttp import web
 
 from services.shop.settings import ShopSettings
 from shared.http.app import create_app
+from shared.http.identity import caller_of, service_identity
 from shared.http.keys import HTTP_CLIENT
 from shared.http.problems import Problem
+from shared.security.access_tokens import ACCESS_HEADER, cookie_name
 
 SETTINGS = web.AppKey("shop_settings", ShopSettings)
-COOKIE_PREFIX = "surge_access_"
+WAITINGROOM = "waitingroom"  # the waiting room's service name: the audience of our calls
 routes = web.RouteTableDef()
 
 
@@ -38,19 +40,16 @@ async def init_app(settings: ShopSettings | None = None) -> web.Application:
 def _token(request: web.Request, zone: str) -> str:
     authorization = request.headers.get("Authorization", "")
     bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
-    token = (
-        request.headers.get("X-Access-Token") or bearer or request.cookies.get(COOKIE_PREFIX + zone)
-    )
+    token = request.headers.get(ACCESS_HEADER) or bearer or request.cookies.get(cookie_name(zone))
     if not token:
         raise Problem(403, "no access token: enter through the waiting room")
     return token
 
 
 def _subject(request: web.Request, token: str) -> str:
-    if request.headers.get("X-Surge-Identity-Kind") == "jwt" and request.headers.get(
-        "X-Surge-User-Id"
-    ):
-        return request.headers["X-Surge-User-Id"]
+    caller = caller_of(request)
+    if caller.kind == "jwt" and caller.subject:
+        return caller.subject
     try:  # the gateway verified the signature; the waiting room verifies it again on complete
         sub = jwt.decode(token, options={"verify_signature": False}).get("sub")
     except jwt.PyJWTError:
@@ -86,11 +85,12 @@ async def tickets(request: web.Request) -> web.Response:
 async def purchase(request: web.Request) -> web.Response:
     zone = request.match_info["zone"]
     token = _token(request, zone)
-    headers = {"X-Surge-Identity-Kind": "jwt", "X-Surge-User-Id": _subject(request, token)}
+    ask = {"token": token, "user": _subject(request, token)}
     url = f"{request.app[SETTINGS].waitingroom_url.rstrip('/')}/waitingroom/zones/{zone}/complete"
+    headers = service_identity(request.app, WAITINGROOM)
     try:
         async with request.app[HTTP_CLIENT].post(
-            url, json={"token": token}, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
+            url, json=ask, headers=headers, timeout=aiohttp.ClientTimeout(total=10)
         ) as resp:
             status, body = resp.status, await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError, ValueError):
@@ -106,7 +106,7 @@ async def purchase(request: web.Request) -> web.Response:
         )
     else:
         response = web.json_response({"zone": zone, "purchased": True, "jti": body.get("jti")})
-    response.del_cookie(COOKIE_PREFIX + zone, path="/")
+    response.del_cookie(cookie_name(zone), path="/")
     return response
 
 

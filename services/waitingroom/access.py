@@ -13,9 +13,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.waitingroom.identity import visitor
 from services.waitingroom.keys import CONTEXT, PROBLEMS, Context
+from services.waitingroom.visitors import visitor
 from shared.events.contracts import waitingroom as ops
+from shared.http.identity import caller_of, require_service
 from shared.http.problems import Problem
 from shared.security import TokenError
 
@@ -75,12 +76,20 @@ def check(ctx: Context, token: object, zone_id: str, user: str | None) -> dict[s
 
 @routes.post("/waitingroom/zones/{zone}/complete")
 async def complete(request: web.Request) -> web.Response:
+    """The visitor completes with their own token; a platform service (the shop) completes a
+    visitor's token for them, naming the visitor in `user` or letting the token name them."""
     ctx = request.app[CONTEXT]
     zone_id = request.match_info["zone"]
     zone = ctx.zone(zone_id)
-    who = await visitor(request, ctx.trusted, ctx.verifier, zone.config.tier_claim)
-    claims = check(ctx, (await _body(request)).get("token"), zone_id, who.user)
-    outcome, _ = await ctx.zlog.submit(zone_id, ops.Complete(user=who.user, jti=claims["jti"]))
+    body = await _body(request)
+    user = body.get("user")
+    if caller_of(request).kind != "service":
+        user = visitor(request, zone.config.tier_claim).user
+    elif user is not None and not isinstance(user, str):
+        raise Problem(400, "`user` must be a string")
+    claims = check(ctx, body.get("token"), zone_id, user)
+    op = ops.Complete(user=claims["sub"], jti=claims["jti"])
+    outcome, _ = await ctx.zlog.submit(zone_id, op)
     if not outcome.ok:  # lost a race with expiry or a second complete: the log decided
         raise refuse({"unknown_token": "revoked"}.get(outcome.reason, outcome.reason))
     return web.json_response({"zone": zone_id, "state": "completed", "jti": claims["jti"]})
@@ -88,6 +97,7 @@ async def complete(request: web.Request) -> web.Response:
 
 @routes.post("/waitingroom/verify")
 async def verify(request: web.Request) -> web.Response:
+    require_service(request)  # the gateway asks; no client route leads here
     ctx = request.app[CONTEXT]
     body = await _body(request)
     zone_id, user = body.get("zone"), body.get("user")

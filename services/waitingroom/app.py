@@ -1,5 +1,7 @@
 """The waiting room application (port WAITINGROOM_PORT): visitors' API, token API, JWKS and,
-behind ADMIN_TOKEN, the zones admin API, all under /waitingroom/.
+behind ADMIN_TOKEN, the zones admin API, all under /waitingroom/. Every request but the admin
+API's needs a signed caller (shared/http/identity.py): visitors are the gateway's signed-in
+users, the verify API and JWKS answer the gateway itself, `complete` also the shop.
 
 Start order: bus, store, HTTP client (shared contexts) -> core: the zone-log topic, the signing
 key, the follower replaying the whole log (readiness waits for it), then the push publisher,
@@ -37,7 +39,6 @@ from shared.events.contracts.waitingroom import ZONE_LOGGED, ZONE_METRICS
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
 from shared.security import JwtVerifier
-from shared.security.networks import parse_networks
 
 CONTROLLER = web.AppKey("waitingroom_controller", Controller)
 OWNERSHIP = web.AppKey("waitingroom_ownership", Ownership)
@@ -61,6 +62,7 @@ async def init_app(
         topics=[ZONE_METRICS.topic, NOTIFICATION_REQUESTED.topic],
         http_client=True,
         middlewares=[admin.require_admin],
+        identity_exempt=[admin.PREFIX],  # the operators' API: ADMIN_TOKEN, not a caller
     )
     app[WAITINGROOM_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, ticker or _sleeper(settings.tick_seconds)))
@@ -127,7 +129,6 @@ def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIter
             zlog,
             Tokens(key, clock),
             verifier,
-            parse_networks(settings.trusted_proxies),
             clock,
         )
         app[CONTROLLER], app[OWNERSHIP], app[PUSH] = controller, ownership, push

@@ -13,7 +13,6 @@ from services.waitingroom.tokens import Tokens
 from services.waitingroom.zonelog import Clock, ZoneLog
 from shared.http.problems import Problem
 from shared.security import JwtVerifier
-from shared.security.networks import Network
 
 
 @dataclass
@@ -22,8 +21,7 @@ class Context:
     room: Room
     zlog: ZoneLog
     tokens: Tokens
-    verifier: JwtVerifier | None
-    trusted: tuple[Network, ...]
+    verifier: JwtVerifier | None  # the user JWT of the page's `?token=` (page.py)
     clock: Clock
 
     def zone(self, zone_id: str) -> ZoneState:

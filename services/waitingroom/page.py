@@ -4,10 +4,11 @@
 visitor's access token from their accounts session (`POST /accounts/api/session/token`), or
 sends a visitor without a session to the sign-in page and back, then joins, listens on the
 notifier's WebSocket and updates the page by push. A client without JavaScript that sends
-`Authorization: Bearer <user JWT>` gets its status rendered in the page: visiting it joins (or
-keeps the place, renewing it when half of position_ttl has passed), a `<noscript>` meta refresh
-reloads it every 10 s, and once admitted the response sets the `surge_access_<zone>` cookie and
-links to the return path. Tokens never travel in the URL.
+`Authorization: Bearer <user JWT>` (verified by the gateway, which tells us who it is) gets its
+status rendered in the page: visiting it joins (or keeps the place, renewing it when half of
+position_ttl has passed), a `<noscript>` meta refresh reloads it every 10 s, and once admitted
+the response sets the `surge_access_<zone>` cookie and links to the return path. Tokens never
+travel in the URL.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from aiohttp import web
 from services.waitingroom.keys import CONTEXT, Context
 from services.waitingroom.visitors import view
 from shared.events.contracts import waitingroom as ops
+from shared.http.identity import Caller, caller_of
 from shared.http.problems import Problem
-from shared.security import TokenError, bearer_token
+from shared.security.access_tokens import cookie_name
 
 STATIC = Path(__file__).with_name("static")
 TEMPLATE = Template((STATIC / "page.html").read_text(encoding="utf-8"))
@@ -46,20 +48,15 @@ def safe_return(value: str | None) -> str:
     return value
 
 
-async def _status(ctx: Context, zone_id: str, token: str) -> dict[str, Any] | None:
-    """The visitor's status, joining (or renewing) as a no-JS visit would; None if unknown."""
-    if ctx.verifier is None or not token:
-        return None
-    try:
-        claims = await ctx.verifier.verify(token)
-    except TokenError:
-        return None
-    user, zone = claims.get("sub"), ctx.room.zones.get(zone_id)
-    if not isinstance(user, str) or zone is None:
+async def _status(ctx: Context, zone_id: str, caller: Caller) -> dict[str, Any] | None:
+    """The signed-in visitor's status, joining (or renewing) as a no-JS visit would; None for
+    anyone else."""
+    user, zone = caller.subject, ctx.room.zones.get(zone_id)
+    if caller.kind != "jwt" or not user or zone is None:
         return None
     place = zone.places.get(user)
     if place is None or place.state == "left":
-        tier = zone.config.tier_for(claims.get(zone.config.tier_claim))
+        tier = zone.config.tier_for(caller.claims.get(zone.config.tier_claim))
         await ctx.zlog.submit(
             zone_id, ops.Join(user=user, tier=tier, jti=secrets.token_urlsafe(18))
         )
@@ -96,11 +93,7 @@ async def page(request: web.Request) -> web.Response:
     if zone is None:
         raise Problem(404, f"no zone {zone_id[:64]!r}")
     back = safe_return(request.query.get("return"))
-    try:
-        token = bearer_token(request.headers.get("Authorization"))
-    except TokenError:
-        token = ""
-    status = await _status(ctx, zone_id, token)
+    status = await _status(ctx, zone_id, caller_of(request))
     admitted = status is not None and status["state"] == "admitted"
     values = {
         "zone": html.escape(zone_id),
@@ -114,7 +107,7 @@ async def page(request: web.Request) -> web.Response:
     )
     if admitted and status is not None:
         response.set_cookie(
-            f"surge_access_{zone_id}",
+            cookie_name(zone_id),
             status["access_token"],
             path="/",
             max_age=max(1, int(status["expires_at"] - ctx.clock())),

@@ -18,8 +18,6 @@ class WaitingroomSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="WAITINGROOM_", extra="ignore", frozen=True)
 
     port: int = Field(default=8083, ge=0, le=65535)
-    # Peers whose X-Surge-User-Id / X-Surge-Identity-Kind headers we believe (the gateway).
-    trusted_proxies: str = "127.0.0.1/32"
     # PKCS#8 PEM of the P-256 key signing access tokens; generated and stored once when unset.
     signing_key: SecretStr | None = None
     # Names this process as the origin of the zone-log entries it writes.

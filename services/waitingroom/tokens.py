@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.waitingroom.places import Place
 from shared.security import TokenError
+from shared.security.access_tokens import ISSUER
 from shared.storeops import insert_or_get
 
-ISSUER = "surge-waitingroom"
 KEY_DOC = "signing-key"
 
 

@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from services.waitingroom.identity import Visitor, visitor
 from services.waitingroom.keys import CONTEXT, PROBLEMS, Context
 from services.waitingroom.places import Place
 from services.waitingroom.positions import eta_seconds, position
 from services.waitingroom.state import ZoneState
 from shared.events.contracts import waitingroom as ops
+from shared.http.identity import require_user
 from shared.http.problems import Problem
 
 routes = web.RouteTableDef()
 
 
-async def _who(request: web.Request) -> tuple[Context, ZoneState, Visitor]:
+@dataclass(frozen=True)
+class Visitor:
+    user: str
+    tier_hint: object  # the zone's tier claim of the user's token, if it has one
+    roles: frozenset[str] = frozenset()
+
+
+def visitor(request: web.Request, tier_claim: str) -> Visitor:
+    """The signed-in user calling (401 problem+json for anyone else)."""
+    caller = require_user(request)
+    user = caller.subject or ""
+    if not 0 < len(user) <= 128 or any(c.isspace() or not c.isprintable() for c in user):
+        raise Problem(400, "the user id must be 1-128 printable characters without spaces")
+    return Visitor(user, caller.claims.get(tier_claim), caller.roles)
+
+
+def _who(request: web.Request) -> tuple[Context, ZoneState, Visitor]:
     ctx = request.app[CONTEXT]
     zone = ctx.zone(request.match_info["zone"])
-    who = await visitor(request, ctx.trusted, ctx.verifier, zone.config.tier_claim)
-    return ctx, zone, who
+    return ctx, zone, visitor(request, zone.config.tier_claim)
 
 
 def _tier(zone: ZoneState, who: Visitor) -> str:
@@ -65,7 +81,7 @@ def _place(zone: ZoneState, who: Visitor) -> Place:
 
 @routes.post("/waitingroom/zones/{zone}/join")
 async def join(request: web.Request) -> web.Response:
-    ctx, zone, who = await _who(request)
+    ctx, zone, who = _who(request)
     op = ops.Join(user=who.user, tier=_tier(zone, who), jti=secrets.token_urlsafe(18))
     outcome, _ = await ctx.zlog.submit(zone.config.id, op)
     if not outcome.ok:
@@ -78,13 +94,13 @@ async def join(request: web.Request) -> web.Response:
 
 @routes.get("/waitingroom/zones/{zone}/status")
 async def status(request: web.Request) -> web.Response:
-    ctx, zone, who = await _who(request)
+    ctx, zone, who = _who(request)
     return web.json_response(view(ctx, zone, _place(zone, who)))
 
 
 @routes.post("/waitingroom/zones/{zone}/renew")
 async def renew(request: web.Request) -> web.Response:
-    ctx, zone, who = await _who(request)
+    ctx, zone, who = _who(request)
     _place(zone, who)
     await ctx.zlog.submit(zone.config.id, ops.Renew(user=who.user))
     return web.json_response(view(ctx, zone, _place(zone, who)))
@@ -92,7 +108,7 @@ async def renew(request: web.Request) -> web.Response:
 
 @routes.post("/waitingroom/zones/{zone}/leave")
 async def leave(request: web.Request) -> web.Response:
-    ctx, zone, who = await _who(request)
+    ctx, zone, who = _who(request)
     outcome, _ = await ctx.zlog.submit(zone.config.id, ops.Leave(user=who.user))
     if not outcome.ok:
         raise Problem(404, "you have no place in this zone", type_=PROBLEMS + "no-place")

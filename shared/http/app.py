@@ -4,7 +4,8 @@
     app.cleanup_ctx.append(my_resource)   # service-specific resources after the shared ones
 
 Every shared resource (HTTP client session, bus, store) is created and closed in `cleanup_ctx`,
-in that order, and registered as a readiness check.
+in that order, and registered as a readiness check. Every request but /healthz, /readyz,
+/metrics and `identity_exempt` prefixes needs a signed caller (shared/http/identity.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from aiohttp.typedefs import Middleware
 
 from shared.bus.base import Bus
 from shared.http import health, parsererrors
+from shared.http.identity import IDENTITIES, Identities
 from shared.http.keys import (
     BUS,
     HTTP_CLIENT,
@@ -52,7 +54,11 @@ def create_app(
     http_client: bool = False,
     middlewares: Sequence[Middleware] = (),
     handler_args: Mapping[str, Any] | None = None,
+    identity_exempt: Sequence[str] = (),
+    verify_identity: bool = True,
 ) -> web.Application:
+    """`identity_exempt`: path prefixes answered without a signed caller (operator APIs behind
+    ADMIN_TOKEN); `verify_identity=False` only for the gateway, which signs callers instead."""
     parsererrors.install()
     app = web.Application(
         middlewares=[observe, *middlewares],
@@ -64,6 +70,11 @@ def create_app(
     app[SETTINGS] = settings
     app[METRICS] = Metrics(service)
     app[READINESS] = {}
+    # Built here, so a service without IDENTITY_KEYS refuses to start rather than refusing
+    # every request.
+    app[IDENTITIES] = Identities(
+        settings.platform, service, exempt=identity_exempt, verify_requests=verify_identity
+    )
     app.on_response_prepare.append(stamp_request_id)
     health.add_routes(app)
     if http_client:

@@ -1,5 +1,5 @@
-"""The one middleware every request passes: request id, server span, metrics, access log and
-problem+json errors.
+"""The one middleware every request passes: request id, server span, metrics, access log,
+the signed caller (shared/http/identity.py) and problem+json errors.
 
 It is a single middleware, not five, because each layer costs a coroutine frame per request and
 the gateway sits on the hot path. Errors never leak a stack trace: unexpected exceptions are
@@ -21,6 +21,7 @@ from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from shared.http.identity import IDENTITIES
 from shared.http.keys import METRICS, REQUEST_ID, SETTINGS
 from shared.http.problems import PROBLEM_CONTENT_TYPE, problem_response
 from shared.telemetry import w3c
@@ -144,6 +145,9 @@ async def _guarded(request: web.Request, handler: Handler, request_id: str) -> w
         response = problem_response(413, f"request body exceeds {limit} bytes")
     else:
         try:
+            identities = request.app.get(IDENTITIES)
+            if identities is not None and identities.verify_requests:
+                identities.admit(request)
             response = await handler(request)
         except web.HTTPException as exc:
             if exc.status < 400:

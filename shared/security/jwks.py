@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -49,8 +49,12 @@ class JwksCache:
         timeout: float = 5.0,
         session: aiohttp.ClientSession | None = None,
         clock: Callable[[], float] = time.monotonic,
+        headers: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
+        """`headers`: added to each fetch (a platform service's JWKS wants a signed caller;
+        never set it for an outside identity provider)."""
         self.url = url
+        self._headers = headers
         self.ttl = ttl
         self.min_refetch_interval = min_refetch_interval
         self.timeout = timeout
@@ -109,7 +113,10 @@ class JwksCache:
             self._session = aiohttp.ClientSession()
         self.fetch_count += 1
         timeout = aiohttp.ClientTimeout(total=self.timeout)
-        async with self._session.get(self.url, timeout=timeout, allow_redirects=False) as resp:
+        headers = self._headers() if self._headers is not None else None
+        async with self._session.get(
+            self.url, timeout=timeout, allow_redirects=False, headers=headers
+        ) as resp:
             resp.raise_for_status()
             body = await resp.content.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:

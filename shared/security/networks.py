@@ -1,6 +1,7 @@
-"""Trusted proxy networks: which peers may speak for a client (X-Forwarded-For, the gateway's
-X-Surge-* identity headers). Every service parses the same comma-separated setting
-(`*_TRUSTED_PROXIES`) and checks a peer the same way, so the rule lives here once.
+"""Trusted proxy networks: which peers may say where a client connects from (X-Forwarded-For;
+who the client is travels signed instead, shared/http/identity.py). Every service parses the
+same comma-separated setting (`*_TRUSTED_PROXIES`) and checks a peer the same way, so the rule
+lives here once.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from shared.security.identity import IdentityKeys
 from shared.stack import secretsfile
 from shared.stack.embedded import prepare
 from shared.stack.ferretdb import FerretDB
@@ -27,7 +28,9 @@ from shared.stack.registry import SERVICES, ServiceEntry
 from shared.stack.servers import MissingToolError
 from shared.stack.settings import StackSettings
 
-SECRETS = ("AUTH_JWT_SECRET", "ADMIN_TOKEN")
+SECRETS = ("AUTH_JWT_SECRET", "ADMIN_TOKEN", "IDENTITY_KEYS")
+# Generated like the others but never printed: only the services use them.
+INTERNAL = {"IDENTITY_KEYS": IdentityKeys.generate}
 
 
 @dataclass
@@ -82,7 +85,7 @@ def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, s
     env.setdefault("SPANS_FILE", str(Path(settings.run_dir, "spans.jsonl").resolve()))
     env.setdefault("LOG_FORMAT", "text" if sys.stdout.isatty() else "json")
     wanted = [name for name in SECRETS if not env.get(name)]
-    stored, generated = secretsfile.load_or_create(Path(settings.run_dir), wanted)
+    stored, generated = secretsfile.load_or_create(Path(settings.run_dir), wanted, INTERNAL)
     env.update({name: stored[name] for name in wanted})
     for entry in SERVICES:
         env.setdefault(entry.port_env, str(entry.port))
@@ -128,7 +131,8 @@ def _banner(env: dict[str, str], generated: list[str], servers: Servers) -> str:
             label = f"{entry.name} {kind}"
             lines.append(f"  {label:<16} 127.0.0.1:{env[name]}")
     for name in generated:
-        lines.append(f"  {name}={env[name]}   (generated once, kept in the run dir's secrets.env)")
+        shown = "(not shown)" if name in INTERNAL else env[name]
+        lines.append(f"  {name}={shown}   (generated once, kept in the run dir's secrets.env)")
     lines.append("Ctrl-C stops everything; data stays under the run dir's data/.")
     return "\n".join(lines) + "\n"
 

@@ -1,10 +1,15 @@
-"""Child process of `test_kill_mid_batch`: consume a topic, write each event's effect to SQLite.
+"""Child process of `test_kill_mid_batch`: consume a topic and apply each event's effect.
 
     python -m tests.integration.kill_worker --topic T --group G --db effects.sqlite
+    python -m tests.integration.kill_worker --topic T --group G --store   # MONGODB_URL
 
-The handler's effect (a row in `effects`) and its idempotency record (a row in `processed`)
-are written in ONE SQLite transaction, so after a SIGKILL either both exist or neither does.
-A redelivered event whose id is already in `processed` writes a row to `duplicates` instead.
+With `--db`, the handler's effect (a row in `effects`) and its idempotency record (a row in
+`processed`) are written in ONE SQLite transaction, so after a SIGKILL either both exist or
+neither does; a redelivered event whose id is already in `processed` writes a row to
+`duplicates` instead. With `--store`, the platform's way: the runtime's `IdempotencyGuard` in the
+document store skips events already handled, and the effect is an insert keyed by the event id
+(`shared.storeops.claim`), so an event handled but not yet marked when the process died has its
+effect applied once; every handling is also logged in `deliveries`.
 SIGTERM stops gracefully (finish the in-flight record, commit, leave the group).
 """
 
@@ -19,9 +24,11 @@ from typing import Any
 
 from shared.bus.base import Record
 from shared.bus.kafka import KafkaBus
-from shared.consumer import EventConsumer
+from shared.consumer import EventConsumer, IdempotencyGuard
 from shared.events.envelope import CloudEvent
 from shared.settings import PlatformSettings
+from shared.store import open_store
+from shared.storeops import claim
 from tests.bus_support import catalog_with, parcel_spec
 
 SCHEMA = """
@@ -59,10 +66,16 @@ def apply_once(db: sqlite3.Connection, event_id: str) -> bool:
 
 async def run(args: argparse.Namespace) -> None:
     spec = parcel_spec(args.topic)
-    db = open_db(args.db)
+    db = open_db(args.db) if args.db else None
+    store = await open_store(PlatformSettings(), service="kill-worker") if args.store else None
+    guard = IdempotencyGuard.for_store(store, "processed", 3600) if store else None
 
     async def handler(event: CloudEvent[Any], record: Record) -> None:
-        apply_once(db, event.id)
+        if db is not None:
+            apply_once(db, event.id)
+        if store is not None:
+            await store.db["deliveries"].insert_one({"event_id": event.id, "pid": os.getpid()})
+            await claim(store.db["effects"], event.id, {"pid": os.getpid()})
         await asyncio.sleep(args.work_seconds)  # a slow handler: the kill lands mid-batch
 
     bus = KafkaBus(
@@ -76,6 +89,7 @@ async def run(args: argparse.Namespace) -> None:
         group_id=args.group,
         handler=handler,
         catalog=catalog_with(spec),
+        guard=guard,
         batch_size=500,
     )
     stopping = asyncio.Event()
@@ -87,14 +101,18 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         await consumer.stop()
         await bus.stop()
-        db.close()
+        if db is not None:
+            db.close()
+        if store is not None:
+            await store.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", required=True)
-    parser.add_argument("--db", required=True)
+    parser.add_argument("--db")
+    parser.add_argument("--store", action="store_true")
     parser.add_argument("--work-seconds", type=float, default=0.02)
     parser.add_argument("--session-timeout-ms", type=int, default=3000)
     asyncio.run(run(parser.parse_args()))

@@ -19,6 +19,7 @@ import pytest
 
 from shared.stack.servers import free_port
 from tests.conftest import Broker
+from tests.identity_support import anonymous
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,7 +111,7 @@ def test_one_trace_spans_http_kafka_and_a_consumer_process(
         request = urllib.request.Request(
             f"http://127.0.0.1:{orders_port}/orders/o-1",
             method="POST",
-            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01", **anonymous("orders")},
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 202

@@ -33,7 +33,7 @@ BASE = ROOT / "compose.yaml"
 OVERLAY = ROOT / "compose.observability.yaml"
 # Images built FROM scratch: no shell or HTTP client to run a probe inside the container.
 NO_PROBE_IMAGES = ("otel/opentelemetry-collector-contrib",)
-ENV = {"AUTH_JWT_SECRET": "test-secret", "ADMIN_TOKEN": "test-admin"}
+ENV = {"AUTH_JWT_SECRET": "test-secret", "ADMIN_TOKEN": "test-admin", "IDENTITY_KEYS": "k1:x"}
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -120,7 +120,7 @@ def test_the_schema_rejects_what_compose_rejects() -> None:
 
 def test_required_secrets_stop_compose_instead_of_running_without_auth() -> None:
     raw = load(BASE)
-    for name in ("AUTH_JWT_SECRET", "ADMIN_TOKEN"):
+    for name in ("AUTH_JWT_SECRET", "ADMIN_TOKEN", "IDENTITY_KEYS"):
         with pytest.raises(KeyError, match=name):
             interpolate(raw, {k: v for k, v in ENV.items() if k != name})
 
@@ -167,6 +167,7 @@ def test_app_services_are_built_hardened_and_wired_to_the_platform() -> None:
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert env["MONGODB_URL"] == "mongodb://mongo:27017/?replicaSet=rs0"
         assert env["AUTH_JWT_SECRET"] == ENV["AUTH_JWT_SECRET"]
+        assert env["IDENTITY_KEYS"] == ENV["IDENTITY_KEYS"]  # one value for every service
         assert env[f"{entry.prefix}HOST"] == "0.0.0.0"
         assert str(env[entry.port_env]) == str(entry.port)
         assert f"{entry.port}:{entry.port}" in svc["ports"]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mockupdb import MockupDB, OpMsg
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, use_span
 from pymongo import AsyncMongoClient
 
 from shared.settings import PlatformSettings
@@ -77,3 +77,30 @@ async def test_async_mongo_client_commands_produce_client_spans(
         assert span.parent.span_id == parent_id
         assert span.context is not None
         assert span.context.trace_id == parent.get_span_context().trace_id
+
+
+async def test_commands_outside_a_sampled_trace_get_no_span(
+    exporter: InMemorySpanExporter, mongo_server: MockupDB
+) -> None:
+    """A database command never starts a trace (a sweep or a script is not a request), and in
+    a sampled-out trace it makes no span object either."""
+    client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+        mongo_server.uri, serverSelectionTimeoutMS=5000, directConnection=True
+    )
+    try:
+        await client.surge.orders.insert_one({"sku": "a"})  # no trace at all
+        unsampled = NonRecordingSpan(
+            SpanContext(trace_id=7, span_id=9, is_remote=True, trace_flags=TraceFlags(0))
+        )
+        with use_span(unsampled):
+            await client.surge.orders.find({}).to_list()
+        with tracer("test").start_as_current_span("sampled"):
+            await client.surge.orders.find({}).to_list()
+    finally:
+        await client.close()
+    mongo = [
+        s
+        for s in exporter.get_finished_spans()
+        if (s.attributes or {}).get("db.system") == "mongodb"
+    ]
+    assert [(s.attributes or {}).get("db.operation.name") for s in mongo] == ["find"]

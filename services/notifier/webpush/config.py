@@ -2,7 +2,7 @@
 
 `WebPushSettings` is the structural type `WebPush` needs. `WebPushFields` declares the fields
 (environment variables `NOTIFIER_VAPID_*` / `NOTIFIER_WEBPUSH_*` once mixed into
-`NotifierSettings`, whose `trusted_proxies` and `platform` complete the protocol).
+`NotifierSettings`, whose `platform` completes the protocol).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ SUBJECT_PATTERN = r"^(mailto:[^@\s]+@[^@\s]+|https://\S+)$"
 class WebPushSettings(Protocol):
     @property
     def platform(self) -> PlatformSettings: ...
-    @property
-    def trusted_proxies(self) -> str: ...
     @property
     def vapid_private_key(self) -> SecretStr | None: ...
     @property

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from pydantic import ValidationError
 
-from services.notifier.webpush.caller import caller
 from services.notifier.webpush.subscriptions import SubscriptionIn
+from shared.http.identity import user_id
 from shared.http.problems import Problem, field_errors
 
 if TYPE_CHECKING:
@@ -57,10 +57,6 @@ def instance(request: web.Request) -> WebPush:
     return found
 
 
-async def user_of(request: web.Request, push: WebPush) -> str:
-    return await caller(request, push.trusted, push.verifier)
-
-
 @routes.get("/notifier/webpush/vapid-public-key")
 async def vapid_public_key(request: web.Request) -> web.Response:
     return web.json_response(
@@ -71,7 +67,7 @@ async def vapid_public_key(request: web.Request) -> web.Response:
 @routes.post("/notifier/webpush/subscriptions")
 async def subscribe(request: web.Request) -> web.Response:
     push = instance(request)
-    user = await user_of(request, push)
+    user = user_id(request)
     raw = await request.read()
     if len(raw) > MAX_SUBSCRIPTION_BYTES:
         raise Problem(413, f"a subscription is at most {MAX_SUBSCRIPTION_BYTES} bytes")
@@ -92,14 +88,14 @@ async def subscribe(request: web.Request) -> web.Response:
 @routes.get("/notifier/webpush/subscriptions")
 async def listing(request: web.Request) -> web.Response:
     push = instance(request)
-    user = await user_of(request, push)
+    user = user_id(request)
     return web.json_response({"subscriptions": await push.subscriptions.listing(user)})
 
 
 @routes.delete("/notifier/webpush/subscriptions")
 async def delete_by_endpoint(request: web.Request) -> web.Response:
     push = instance(request)
-    user = await user_of(request, push)
+    user = user_id(request)
     endpoint = request.query.get("endpoint")
     if not endpoint:
         raise Problem(400, "the endpoint query parameter is required")
@@ -109,7 +105,7 @@ async def delete_by_endpoint(request: web.Request) -> web.Response:
 @routes.delete("/notifier/webpush/subscriptions/{id}")
 async def delete_by_id(request: web.Request) -> web.Response:
     push = instance(request)
-    user = await user_of(request, push)
+    user = user_id(request)
     return await _deleted(push, await push.subscriptions.delete(user, sid=request.match_info["id"]))
 
 

@@ -37,8 +37,6 @@ from services.notifier.webpush.subscriptions import (
 )
 from services.notifier.webpush.vapid import Vapid, load_private_key, stored_key
 from shared.events.contracts.notifier import WebPushRequest
-from shared.security import JwtVerifier
-from shared.security.networks import parse_networks
 from shared.store import Store
 
 log = logging.getLogger("services.notifier.webpush")
@@ -67,11 +65,6 @@ class WebPush:
             split_list(settings.webpush_allow_insecure_hosts),
             split_list(settings.webpush_allowed_hosts),
         )
-        self.trusted = parse_networks(settings.trusted_proxies)
-        try:
-            self.verifier: JwtVerifier | None = JwtVerifier(settings.platform, session=session)
-        except ValueError:  # no AUTH_JWT_SECRET / AUTH_JWKS_URL: only gateway identities work
-            self.verifier = None
         policy = Policy(
             settings.webpush_max_attempts,
             settings.webpush_backoff_seconds,
@@ -153,8 +146,6 @@ class WebPush:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self.verifier is not None:
-            await self.verifier.close()
 
 
 # Where the app keeps its started WebPush (the routes look it up there).

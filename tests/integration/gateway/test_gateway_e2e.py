@@ -16,7 +16,7 @@ from shared.bus.memory import MemoryBus
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.keys import BUS, METRICS
 from shared.security import issue_hs256
-from tests.gateway_support import JWT_SECRET, Gateway, admin_headers, running_gateway
+from tests.gateway_support import JWT_SECRET, Gateway, admin_headers, caller_seen, running_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -103,8 +103,8 @@ async def test_api_key_lifecycle_limits_and_usage() -> None:
         first = await gw.client.get("/keyed/echo", headers={"X-API-Key": key})
         assert first.status == 200
         seen = (await first.json())["headers"]
-        assert seen["x-surge-api-key-id"] == key_id
-        assert seen["x-surge-plan"] == "starter"
+        caller = caller_seen(seen)
+        assert (caller.kind, caller.key_id, caller.plan_id) == ("api_key", key_id, "starter")
         assert key not in json.dumps(seen)  # the upstream never sees the key itself
         assert '"key";q=3' in first.headers["RateLimit-Policy"]
         assert '"quota-day";q=100;w=86400' in first.headers["RateLimit-Policy"]
@@ -157,10 +157,11 @@ async def test_jwt_route_allows_and_denies() -> None:
         )
         assert allowed.status == 200
         seen = (await allowed.json())["headers"]
-        assert seen["x-surge-identity-kind"] == "jwt"
-        assert seen["x-surge-user-id"] == "user-7"  # the client's own value was stripped
-        assert seen["x-surge-scopes"] == "orders:read profile"
-        assert seen["x-surge-roles"] == "buyer"
+        caller = caller_seen(seen)
+        assert caller.kind == "jwt"
+        assert caller.subject == "user-7"  # the client's own value was stripped
+        assert caller.scopes == {"orders:read", "profile"}
+        assert caller.roles == {"buyer"}
 
         narrow = token(scope="profile")
         body = await problem(await gw.client.get("/orders/echo", headers=bearer(narrow)), 403)

@@ -30,8 +30,9 @@ from tests.waitingroom_support import (
     JWT_SECRET,
     ManualClock,
     Replica,
+    bearer,
+    page_token,
     running_waitingroom,
-    user,
 )
 
 pytestmark = pytest.mark.integration
@@ -56,14 +57,14 @@ class Stack:
     room: Replica
 
     async def admitted_token(self, sub: str, zone: str = "show") -> str:
-        joined = await self.gateway.post(f"/waitingroom/zones/{zone}/join", headers=user(sub))
+        joined = await self.gateway.post(f"/waitingroom/zones/{zone}/join", headers=bearer(sub))
         assert joined.status in (200, 201), await joined.text()
         admit = {"n": 1}
         await self.room.call(
             "POST", f"/waitingroom/admin/zones/{zone}/admit", headers=ADMIN, expect=202, json=admit
         )
         await self.room.tick()
-        status = await self.gateway.get(f"/waitingroom/zones/{zone}/status", headers=user(sub))
+        status = await self.gateway.get(f"/waitingroom/zones/{zone}/status", headers=bearer(sub))
         body: dict[str, Any] = await status.json()
         assert body["state"] == "admitted", body
         return str(body["access_token"])
@@ -113,7 +114,7 @@ async def test_a_valid_token_enters_from_every_source_and_purchase_consumes_it(
         {"Cookie": f"surge_access_show={token}", **HTML},
         {"X-Access-Token": token},
         {"Authorization": f"Bearer {token}"},
-        {"X-Access-Token": token, **user("ann")},
+        {"X-Access-Token": token, **bearer("ann")},
     ):
         response = await stack.gateway.get("/tickets/show/", headers=headers)
         assert response.status == 200, await response.text()
@@ -140,7 +141,7 @@ async def test_other_zone_other_user_expired_and_forged_tokens_are_refused(stack
         "other_zone": {"X-Access-Token": other_zone},
         "expired": {"X-Access-Token": expired},
         "bad_signature": {"X-Access-Token": forged},
-        "other_user": {"X-Access-Token": mine, **user("bob")},
+        "other_user": {"X-Access-Token": mine, **bearer("bob")},
     }
     for reason, headers in cases.items():
         response = await stack.gateway.get("/tickets/show/", headers=headers)
@@ -156,14 +157,14 @@ async def test_other_zone_other_user_expired_and_forged_tokens_are_refused(stack
 
 async def test_exempt_users_pass_without_a_token(stack: Stack) -> None:
     await stack.room.create("vip", admit_per_minute=0, exempt=["boss"])
-    assert (await stack.gateway.get("/tickets/vip/", headers=user("boss"))).status == 200
-    assert (await stack.gateway.get("/tickets/vip/", headers=user("ann"))).status == 403
+    assert (await stack.gateway.get("/tickets/vip/", headers=bearer("boss"))).status == 200
+    assert (await stack.gateway.get("/tickets/vip/", headers=bearer("ann"))).status == 403
 
 
 async def test_the_page_renders_the_status_server_side_for_clients_without_javascript(
     stack: Stack,
 ) -> None:
-    page = await stack.gateway.get("/waitingroom/page/?zone=show&return=/x", headers=user("cy"))
+    page = await stack.gateway.get("/waitingroom/page/?zone=show&return=/x", headers=bearer("cy"))
     text = await page.text()
     assert page.status == 200
     assert "You are number 1 in line (0 ahead" in text
@@ -173,10 +174,12 @@ async def test_the_page_renders_the_status_server_side_for_clients_without_javas
         "POST", "/waitingroom/admin/zones/show/admit", headers=ADMIN, expect=202, json={"n": 1}
     )
     await stack.room.tick()
-    page = await stack.gateway.get("/waitingroom/page/?zone=show&return=//evil", headers=user("cy"))
+    page = await stack.gateway.get(
+        "/waitingroom/page/?zone=show&return=//evil", headers=bearer("cy")
+    )
     assert '<a href="/">Continue</a>' in await page.text()
     assert page.cookies["surge_access_show"].value
-    anonymous = await stack.gateway.get("/waitingroom/page/?zone=show&token=x&return=/x")
+    anonymous = await stack.gateway.get(f"/waitingroom/page/?zone=show&token={page_token('cy')}")
     assert "Sign in to join the line." in await anonymous.text(), "no ?token= path any more"
     script = await stack.gateway.get("/waitingroom/page/page.js")
     assert script.status == 200

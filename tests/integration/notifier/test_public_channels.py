@@ -9,7 +9,16 @@ import asyncio
 import pytest
 
 from shared.bus.memory import MemoryBus
-from tests.notifier_support import client, recv_json, recv_until, running_notifier, send, token
+from tests.identity_support import anonymous
+from tests.notifier_support import (
+    client,
+    recv_json,
+    recv_until,
+    running_notifier,
+    send,
+    token,
+    user_headers,
+)
 from tests.waitingroom_support import ADMIN, running_waitingroom
 
 pytestmark = pytest.mark.integration
@@ -32,12 +41,16 @@ async def test_a_user_without_a_channels_claim_hears_a_zone_channel() -> None:
         assert message["data"] == {"zone": "z1"}
         assert message["offset"] == published["offset"]
         assert message["offset"] > subscribed["offset"]
-        # Publishing is still for services only: a user's token is not the service token.
+        # Publishing is still for services only: a user's token is not the service token, and
+        # a signed-in user is not a platform service.
         body = {"channel": "zone:z1", "event": "waitingroom.resumed", "data": {}}
-        forged = await notifier.http.post(
-            "/notifier/publish", json=body, headers={"Authorization": f"Bearer {token('dana')}"}
-        )
-        assert forged.status == 401
+        for headers in (
+            {"Authorization": f"Bearer {token('dana')}", **anonymous("notifier")},
+            user_headers("dana"),
+        ):
+            forged = await notifier.http.post("/notifier/publish", json=body, headers=headers)
+            assert forged.status == 401
+            assert (await forged.json())["title"] == "Unauthorized"
 
 
 async def test_the_waiting_rooms_zone_notes_reach_a_visitors_socket() -> None:

@@ -8,13 +8,14 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from shared.settings import PlatformSettings
 from tests.notifier_support import (
     Replica,
     client,
+    open_socket,
     recv_json,
     recv_until,
     running_notifier,
@@ -74,7 +75,7 @@ async def test_two_replicas_deliver_across_and_recover_after_a_graceful_stop(
         for n in (1, 2, 3):
             await one.publish(f"user:{user}", "hello", n=n)
         # ...and the client reconnects there and recovers it, in order.
-        async with connect(one.ws_url) as again:
+        async with open_socket(one.ws_url) as again:
             position = {"offset": first["offset"], "epoch": first["epoch"]}
             await send(again, type="auth", token=token(user), recover=position)
             await recv_until(again, "subscribed")

@@ -28,7 +28,7 @@ def routes(http_url: str, ws_url: str) -> str:
     return f"""
 upstreams:
   notifier: {{url: "{http_url}"}}
-  notifier-ws: {{url: "{ws_url}", max_connections: 1000}}
+  notifier-ws: {{url: "{ws_url}", max_connections: 1000, audience: notifier}}
 routes:
   - {{id: notifier-ws, prefix: /ws, upstream: notifier-ws, websocket: true}}
   - {{id: notifier, prefix: /notifier/, upstream: notifier}}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from shared.settings import PlatformSettings
-from tests.notifier_support import running_notifier, service_headers, token
+from tests.notifier_support import running_notifier, service_headers, user_headers
 from tests.pushservice import PushService
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ async def test_a_notification_request_arrives_by_web_push(kafka_env: str, unique
         http = replica.http
         key = (await (await http.get("/notifier/webpush/vapid-public-key")).json())["publicKey"]
         browser = service.subscriber(server_key=key)  # subscribed with the notifier's key
-        bearer = {"Authorization": f"Bearer {token(user)}"}
+        bearer = user_headers(user)
         saved = await http.post(
             "/notifier/webpush/subscriptions", json=browser.subscription(), headers=bearer
         )

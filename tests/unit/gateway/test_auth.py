@@ -1,4 +1,4 @@
-"""Authentication policies, JWT and API-key failures, scopes/roles, identity headers."""
+"""Authentication policies, JWT and API-key failures, scopes/roles, the forwarded identity."""
 
 from __future__ import annotations
 
@@ -12,10 +12,15 @@ from pymongo.errors import PyMongoError
 
 from services.gateway.apikeys import ApiKeyStore
 from services.gateway.auth import Authenticator
-from services.gateway.identity import IDENTITY_HEADERS, Identity, is_identity_header
+from services.gateway.clientip import ClientInfo
+from services.gateway.headers import upstream_request_headers
+from services.gateway.identity import Identity
+from shared.http.identity import IDENTITY_HEADER
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, issue_hs256
+from shared.security.identity import IdentitySigner, IdentityVerifier
 from shared.store import Store
+from tests.identity_support import KEYS
 from tests.unit.gateway.g2_support import request, route
 
 pytestmark = pytest.mark.unit
@@ -202,7 +207,7 @@ async def test_required_scopes_on_an_open_route_need_a_credential(env: Env) -> N
     assert problem.status == 401
 
 
-def test_identity_headers_are_forwarded_and_client_copies_are_recognised() -> None:
+def test_the_identity_is_forwarded_signed_and_client_copies_are_dropped() -> None:
     identity = Identity(
         kind="jwt",
         subject="user-1\r\nX-Evil: 1",
@@ -210,20 +215,31 @@ def test_identity_headers_are_forwarded_and_client_copies_are_recognised() -> No
         roles=frozenset({"admin"}),
         key_id="0123456789ab",
         plan_id="gold",
+        claims={"sub": "user-1\r\nX-Evil: 1", "tier": "vip"},
     )
-    assert identity.headers() == {
-        "X-Surge-Identity-Kind": "jwt",
-        "X-Surge-User-Id": "user-1X-Evil: 1",
-        "X-Surge-Scopes": "a b",
-        "X-Surge-Roles": "admin",
-        "X-Surge-Api-Key-Id": "0123456789ab",
-        "X-Surge-Plan": "gold",
+    signer = IdentitySigner(KEYS, "gateway")
+    assertion = {IDENTITY_HEADER: signer.sign(identity, "orders")}
+    value = assertion[IDENTITY_HEADER]
+    assert value.isascii()  # base64url and dots: a claim can never start a header line
+    assert value.isprintable()
+    seen = IdentityVerifier(KEYS, "orders").verify(value)
+    assert seen == identity  # kind, subject (intact), scopes, roles, key id, plan
+    assert seen.claims == {"tier": "vip"}  # the other claims; sub travels as the subject
+    forged = {
+        "X-Surge-Identity": "forged",
+        "X-Surge-User-Id": "admin",
+        "x-surge-anything-added-later": "1",
+        "X-Request-ID": "req-12345678",
     }
-    assert Identity().headers() == {"X-Surge-Identity-Kind": "anonymous"}
-    assert {name.lower() for name in identity.headers()} <= IDENTITY_HEADERS
-    assert is_identity_header("X-SURGE-USER-ID")
-    assert is_identity_header("x-surge-anything-added-later")
-    assert not is_identity_header("X-Request-ID")
+    headers = upstream_request_headers(
+        request(forged),
+        ClientInfo("1.2.3.4", "http", "1.2.3.4"),
+        "rid-1",
+        assertion,
+        keep_length=True,
+    )
+    surge = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-surge-")}
+    assert surge == {"x-surge-identity": value}
 
 
 async def test_an_unreachable_key_store_is_503_not_a_refusal() -> None:

@@ -22,12 +22,17 @@ from services.gateway.zonebearer import is_access_token
 from services.gateway.zones import Gatekeeper, verify_url, zone_of
 from services.waitingroom.places import Place
 from services.waitingroom.tokens import SigningKey, Tokens
+from shared.http.identity import IDENTITY_HEADER
 from shared.http.problems import Problem
+from shared.security import TokenError
+from shared.security.identity import Caller, IdentityVerifier
+from tests.identity_support import KEYS, as_service
 
 pytestmark = pytest.mark.unit
 
 KEY = SigningKey.generate()
 TOKENS = Tokens(KEY, time.time)
+AS_WAITINGROOM = IdentityVerifier(KEYS, "waitingroom")
 TABLE = """
 upstreams: {shop: {url: "http://127.0.0.1:9"}}
 routes:
@@ -79,10 +84,22 @@ def test_access_tokens_are_recognised_by_their_issuer() -> None:
 async def gate() -> AsyncIterator[Gatekeeper]:
     asked: list[dict[str, Any]] = []
 
-    async def jwks(_: web.Request) -> web.Response:
+    def from_gateway(request: web.Request) -> bool:
+        """The waiting room's side: the gateway calls as itself (a signed service caller)."""
+        try:
+            caller = AS_WAITINGROOM.verify(request.headers.get(IDENTITY_HEADER))
+        except TokenError:
+            return False
+        return caller == Caller(kind="service", subject="gateway")
+
+    async def jwks(request: web.Request) -> web.Response:
+        if not from_gateway(request):
+            return web.Response(status=401)
         return web.json_response(TOKENS.jwks())
 
     async def verify(request: web.Request) -> web.Response:
+        if not from_gateway(request):
+            return web.Response(status=401)
         body = await request.json()
         asked.append(body)
         return web.json_response({"exempt": body["user"] == "boss"})
@@ -92,7 +109,9 @@ async def gate() -> AsyncIterator[Gatekeeper]:
     app.router.add_post("/waitingroom/verify", verify)
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         url = str(server.make_url("/waitingroom/.well-known/jwks.json"))
-        keeper = Gatekeeper(url, session=session)
+        keeper = Gatekeeper(
+            url, session=session, identity=lambda: as_service("waitingroom", "gateway")
+        )
         keeper.asked = asked  # type: ignore[attr-defined]
         yield keeper
         await keeper.close()

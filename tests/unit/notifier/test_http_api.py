@@ -15,7 +15,7 @@ from tests.notifier_support import (
     recv_until,
     running_notifier,
     service_headers,
-    token,
+    user_headers,
 )
 
 pytestmark = pytest.mark.unit
@@ -77,7 +77,7 @@ async def test_presence_follows_connections(replica: Replica) -> None:
 
 
 async def test_a_jobs_result_arrives_by_push_and_by_get(replica: Replica) -> None:
-    headers = {"Authorization": f"Bearer {token('alice')}"}
+    headers = user_headers("alice")
     async with client(replica.ws_url, "alice") as ws:
         response = await replica.http.post(
             "/notifier/jobs", json={"kind": "digest", "params": {"text": "hello"}}, headers=headers
@@ -94,13 +94,13 @@ async def test_a_jobs_result_arrives_by_push_and_by_get(replica: Replica) -> Non
     assert pushed["data"]["result"]["sha256"] == expected
     status = await replica.http.get(job["status_url"], headers=headers)
     assert (await status.json())["result"]["sha256"] == expected
-    other = {"Authorization": f"Bearer {token('mallory')}"}
+    other = user_headers("mallory")
     assert (await replica.http.get(job["status_url"], headers=other)).status == 404
     assert (await replica.http.get(job["status_url"])).status == 401
 
 
 async def test_only_the_owner_may_listen_on_a_job_channel(replica: Replica) -> None:
-    headers = {"Authorization": f"Bearer {token('alice')}"}
+    headers = user_headers("alice")
     response = await replica.http.post(
         "/notifier/jobs", json={"params": {"text": "x"}}, headers=headers
     )

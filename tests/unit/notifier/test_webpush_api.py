@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
 from services.notifier.webpush.vapid import b64url
+from shared.http.identity import IDENTITY_HEADER
 from shared.security import issue_hs256
+from tests.identity_support import FORGED, signed
 from tests.pushservice import Subscriber
-from tests.unit.notifier.webpush_harness import SECRET, bearer, notifier, settings
+from tests.unit.notifier.webpush_harness import SECRET, bearer, notifier
 
 pytestmark = pytest.mark.unit
 
@@ -133,26 +136,34 @@ async def test_another_user_cannot_delete_yours() -> None:
         assert theirs["subscriptions"] == []
 
 
-async def test_identity_headers_only_from_a_trusted_proxy() -> None:
-    gateway = {"X-Surge-User-Id": "carol", "X-Surge-Identity-Kind": "jwt"}
-    async with notifier() as client:  # the client is not a trusted proxy here
-        assert (await client.get("/notifier/webpush/subscriptions", headers=gateway)).status == 401
-        assert (await client.get("/notifier/webpush/subscriptions")).status == 401
-        expired = issue_hs256({"sub": "carol"}, SECRET, ttl=-3600)
-        response = await client.get(
-            "/notifier/webpush/subscriptions", headers={"Authorization": f"Bearer {expired}"}
-        )
-        assert response.status == 401
-        assert "expired" in (await response.json())["detail"]
-    async with notifier(settings(trusted_proxies="127.0.0.1/32")) as client:
+async def test_the_caller_is_the_signed_identity_and_nothing_else() -> None:
+    async with notifier() as client:
+        unsigned = {"X-Surge-User-Id": "carol", "X-Surge-Identity-Kind": "jwt"}
+        valid_jwt = {"Authorization": f"Bearer {issue_hs256({'sub': 'carol'}, SECRET)}"}
+        for refused in (
+            {**unsigned, IDENTITY_HEADER: ""},  # the old headers, no signed caller
+            signed("notifier", "jwt", "carol", now=time.time() - 3600),  # expired
+            signed("waitingroom", "jwt", "carol"),  # for another service
+            signed("notifier", "jwt", "carol", keys=FORGED),  # not the platform's key
+        ):
+            response = await client.get("/notifier/webpush/subscriptions", headers=refused)
+            assert response.status == 401
+            assert (await response.json())["reason"].startswith("identity_")
+        for not_a_user in (
+            {},  # the gateway's anonymous caller
+            valid_jwt,  # a bearer token is the gateway's to verify, not the service's
+            {**unsigned},
+            signed("notifier", "api_key", key_id="0123456789ab", plan_id="gold"),
+            signed("notifier", "service", "shop"),
+        ):
+            response = await client.get("/notifier/webpush/subscriptions", headers=not_a_user)
+            assert response.status == 401
+            assert (await response.json())["reason"] == "user_required"
         body = browser_subscription()
-        assert (
-            await client.post("/notifier/webpush/subscriptions", json=body, headers=gateway)
-        ).status == 201
-        anonymous = {"X-Surge-User-Id": "carol", "X-Surge-Identity-Kind": "api_key"}
-        assert (
-            await client.get("/notifier/webpush/subscriptions", headers=anonymous)
-        ).status == 401
+        saved = await client.post(
+            "/notifier/webpush/subscriptions", json=body, headers=bearer("carol")
+        )
+        assert saved.status == 201
         mine = await (
             await client.get("/notifier/webpush/subscriptions", headers=bearer("carol"))
         ).json()

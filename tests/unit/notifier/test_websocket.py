@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.notifier.keys import CONTEXT
@@ -17,6 +17,7 @@ from shared.bus.memory import MemoryBus
 from tests.notifier_support import (
     Replica,
     client,
+    open_socket,
     recv_json,
     recv_until,
     running_notifier,
@@ -63,7 +64,7 @@ async def closed_with(ws: object, within: float = 5.0) -> int | None:
 async def test_connections_without_a_valid_token_are_refused(
     replica: Replica, credential: str | None, code: int
 ) -> None:
-    async with connect(replica.ws_url) as ws:
+    async with open_socket(replica.ws_url) as ws:
         if credential == "ping":
             await send(ws, type="ping")
         elif credential is not None:
@@ -72,7 +73,7 @@ async def test_connections_without_a_valid_token_are_refused(
 
 
 async def test_a_bad_subprotocol_token_is_refused(replica: Replica) -> None:
-    async with connect(replica.ws_url, subprotocols=["surge.v1", "bearer.x.y.z"]) as ws:  # type: ignore[list-item]
+    async with open_socket(replica.ws_url, subprotocols=["surge.v1", "bearer.x.y.z"]) as ws:
         assert ws.subprotocol == "surge.v1"
         assert await closed_with(ws) == 4001
 
@@ -81,7 +82,7 @@ async def test_a_token_signed_with_another_key_is_refused(replica: Replica) -> N
     from shared.security import issue_hs256
 
     forged = issue_hs256({"sub": "alice"}, "another-secret-that-is-also-long-enough-000")
-    async with connect(replica.ws_url) as ws:
+    async with open_socket(replica.ws_url) as ws:
         await send(ws, type="auth", token=forged)
         assert await closed_with(ws) == 4001
 
@@ -143,7 +144,7 @@ async def missed_while_away(
 async def test_recovery_sends_exactly_what_was_missed_in_order(replica: Replica) -> None:
     async with client(replica.ws_url, "alice") as witness:
         last_seen = await missed_while_away(replica, witness, 3)
-        async with connect(replica.ws_url) as ws:
+        async with open_socket(replica.ws_url) as ws:
             position = {"offset": last_seen["offset"], "epoch": last_seen["epoch"]}
             await send(ws, type="auth", token=token("alice"), recover=position)
             assert (await recv_json(ws))["type"] == "welcome"
@@ -161,7 +162,7 @@ async def test_recovery_without_history_says_reload() -> None:
     async with running_notifier(MemoryBus(), history_size=2) as replica:
         async with client(replica.ws_url, "alice") as witness:
             last_seen = await missed_while_away(replica, witness, 3)
-            async with connect(replica.ws_url) as ws:
+            async with open_socket(replica.ws_url) as ws:
                 position = {"offset": last_seen["offset"], "epoch": last_seen["epoch"]}
                 await send(ws, type="auth", token=token("alice"), recover=position)
                 await recv_until(ws, "subscribed")
@@ -204,20 +205,20 @@ async def test_connection_limits_per_user_and_per_ip(replica: Replica) -> None:
     async with (
         client(replica.ws_url, "alice"),
         client(replica.ws_url, "alice"),
-        connect(replica.ws_url) as third,
+        open_socket(replica.ws_url) as third,
     ):
         await send(third, type="auth", token=token("alice"))
         assert await closed_with(third) == 4029
     async with (
         running_notifier(MemoryBus(), max_connections_per_ip=1) as small,
         client(small.ws_url, "alice"),
-        connect(small.ws_url) as second,
+        open_socket(small.ws_url) as second,
     ):
         assert await closed_with(second) == 4029
 
 
 async def test_a_token_expiring_while_connected_closes_with_4002(replica: Replica) -> None:
-    async with connect(replica.ws_url) as ws:
+    async with open_socket(replica.ws_url) as ws:
         await send(ws, type="auth", token=token("alice", ttl=1))
         assert (await recv_json(ws))["type"] == "welcome"
         assert await closed_with(ws, within=5) == 4002

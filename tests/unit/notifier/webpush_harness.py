@@ -14,8 +14,8 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.webpush import WEBPUSH, WebPush
 from shared.http.app import create_app
 from shared.http.keys import HTTP_CLIENT, METRICS, STORE
-from shared.security import issue_hs256
 from shared.settings import PlatformSettings
+from tests.identity_support import anonymous, as_user
 
 SECRET = "webpush-test-secret-of-at-least-32-bytes"
 Client = TestClient[web.Request, web.Application]
@@ -26,12 +26,13 @@ def settings(**fields: Any) -> NotifierSettings:
 
 
 def bearer(user: str) -> dict[str, str]:
-    return {"Authorization": "Bearer " + issue_hs256({"sub": user}, SECRET)}
+    """The signed-in `user`, as the gateway signs them for the notifier."""
+    return as_user("notifier", user)
 
 
 @asynccontextmanager
 async def notifier(config: NotifierSettings | None = None) -> AsyncIterator[Client]:
-    config = config or settings(trusted_proxies="10.9.9.9/32")  # the test client is untrusted
+    config = config or settings()
     app = create_app("notifier", config, http_client=True, store=True)
     app.router.add_routes(WebPush.routes)
 
@@ -43,5 +44,8 @@ async def notifier(config: NotifierSettings | None = None) -> AsyncIterator[Clie
         await push.stop()
 
     app.cleanup_ctx.append(lifecycle)
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+    # As through the gateway: a signed (anonymous) caller unless a test signs someone in.
+    async with TestClient(
+        TestServer(app, host="127.0.0.1"), headers=anonymous("notifier")
+    ) as client:
         yield client

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import jwt
 import pytest
 
 from shared.bus.memory import MemoryBus
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, NotificationRequested
-from tests.waitingroom_support import ADMIN, Replica, running_waitingroom
+from tests.identity_support import as_service
+from tests.waitingroom_support import ADMIN, Replica, page_token, running_waitingroom, user
+
+GATEWAY = as_service("waitingroom", "gateway")
 
 pytestmark = pytest.mark.unit
 
@@ -111,11 +115,18 @@ async def test_token_refusal_matrix(room: Replica) -> None:
 
     async def verify(tok: str, zone: str = "show", expect: int = 401, **kw: str) -> str:
         body = {"token": tok, "zone": zone, **kw}
-        problem = await room.call("POST", "/waitingroom/verify", None, expect, json=body)
+        problem = await room.call(
+            "POST", "/waitingroom/verify", None, expect, json=body, headers=GATEWAY
+        )
         assert expect == 200 or problem["type"].endswith(problem["reason"].replace("_", "-"))
         return str(problem.get("reason", "ok"))
 
     assert await verify(token, expect=200) == "ok"
+    for caller in (user("ann"), {}):  # only the platform's services ask (the gateway)
+        body = {"token": token, "zone": "show"}
+        asked = await room.http.post("/waitingroom/verify", json=body, headers=caller)
+        assert asked.status == 403
+        assert (await asked.json())["reason"] == "service_required"
     header, payload, signature = token.split(".")
     forged = f"{header}.{payload}.{signature[:-4]}AAAA"
     assert await verify(forged) == "bad_signature"
@@ -203,18 +214,49 @@ async def test_pushes_admission_and_positions_to_the_notifier(
             await asyncio.sleep(0.01)
 
 
-async def test_identity_from_the_gateway_headers_and_jwks(room: Replica) -> None:
-    await room.create()
-    headers = {"X-Surge-User-Id": "gw-user", "X-Surge-Identity-Kind": "jwt"}
-    response = await room.http.post("/waitingroom/zones/show/join", headers=headers)
-    assert response.status == 201
+async def test_identity_from_the_signed_caller_and_jwks(room: Replica) -> None:
+    await room.create(tiers=["vip", "general"])
+    joined = await room.http.post("/waitingroom/zones/show/join", headers=user("gw-user"))
+    assert joined.status == 201
+    assert (await joined.json())["tier"] == "general"
+    # The tier claim of the user's token travels in the signed caller's claims.
+    vip = await room.http.post("/waitingroom/zones/show/join", headers=user("v", tier="vip"))
+    assert (await vip.json())["tier"] == "vip"
     jwks = await room.call("GET", "/waitingroom/.well-known/jwks.json")
     (key,) = jwks["keys"]
     assert key["alg"] == "ES256"
     assert key["kid"]
     assert "d" not in key
-    anonymous = await room.http.post("/waitingroom/zones/show/join")
-    assert anonymous.status == 401
+    unsigned = {"X-Surge-User-Id": "gw-user", "X-Surge-Identity-Kind": "jwt"}
+    bearer = {"Authorization": f"Bearer {page_token('gw-user')}"}
+    for headers in ({}, bearer, unsigned):  # the gateway's anonymous caller, no user
+        refused = await room.http.post("/waitingroom/zones/show/join", headers=headers)
+        assert refused.status == 401
+        assert (await refused.json())["reason"] == "user_required"
+    forged = {**unsigned, "X-Surge-Identity": "forged"}
+    refused = await room.http.post("/waitingroom/zones/show/join", headers=forged)
+    assert (await refused.json())["reason"] == "identity_malformed"
+
+
+async def test_the_shop_completes_a_visitors_token_as_a_service(room: Replica) -> None:
+    await room.create(capacity=5, max_active=5, admit_per_minute=600)
+    await room.join("ann")
+    room.clock.now += 1.0
+    await room.tick()
+    token = (await room.status("ann"))["access_token"]
+    path = "/waitingroom/zones/show/complete"
+    shop = as_service("waitingroom", "shop")
+    other = await room.call(
+        "POST", path, expect=403, headers=shop, json={"token": token, "user": "bob"}
+    )
+    assert other["reason"] == "other_user"
+    nobody = await room.call("POST", path, expect=401, json={"token": token})  # anonymous
+    assert nobody["reason"] == "user_required"
+    done = await room.call("POST", path, headers=shop, json={"token": token, "user": "ann"})
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert done == {"zone": "show", "state": "completed", "jti": jti}
+    replay = await room.call("POST", path, expect=409, headers=shop, json={"token": token})
+    assert replay["reason"] == "replayed"
 
 
 async def test_metrics_report_zone_figures(room: Replica) -> None:
