@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -22,6 +23,7 @@ from shared.bus.memory import MemoryBus
 from shared.http.app import BusFactory
 from shared.settings import PlatformSettings
 from tests.clock import ManualClock
+from tests.identity_support import signed
 
 ADMIN_TOKEN = "accounts-admin-token-for-tests"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -111,6 +113,24 @@ class Service:
         token = self.mail.token_for(email)
         await self.call("POST", "/accounts/api/verify", json={"token": token}, expect=200)
 
+    def auth(self, tokens: dict[str, Any] | str) -> dict[str, str]:
+        """What the gateway sends for a client presenting this access token: the bearer and
+        the signed identity of its user (claims read without checking: the service checks)."""
+        token = tokens if isinstance(tokens, str) else tokens["access_token"]
+        claims = jwt.decode(token, options={"verify_signature": False})
+        return {
+            "Authorization": f"Bearer {token}",
+            **signed(
+                "accounts",
+                "jwt",
+                claims["sub"],
+                scopes=str(claims.get("scope", "")).split(),
+                roles=claims.get("roles", []),
+                claims={k: v for k, v in claims.items() if k not in ("sub", "scope", "roles")},
+                ttl=3600,
+            ),
+        }
+
     async def signin(self, email: str, password: str = PASSWORD, **extra: Any) -> dict[str, Any]:
         _, answer = await self.call(
             "POST",
@@ -142,7 +162,8 @@ async def running_accounts(
         mail=outbox,
         master_keys=master_keys,
     )
-    async with TestClient(TestServer(app)) as http:
+    # As the gateway calls it: a signed (anonymous) identity on every request.
+    async with TestClient(TestServer(app), headers=signed("accounts", ttl=3600)) as http:
         yield Service(app, http, outbox, clock, memory)
 
 

@@ -35,7 +35,7 @@ def routes(accounts: str, room: str, notifier_ws: str, shop: str) -> str:
 upstreams:
   accounts: {{url: "{accounts}"}}
   waitingroom: {{url: "{room}"}}
-  notifier-ws: {{url: "{notifier_ws}"}}
+  notifier-ws: {{url: "{notifier_ws}", audience: notifier}}
   shop: {{url: "{shop}"}}
 routes:
   - {{id: accounts-api, prefix: /accounts/api/, upstream: accounts}}

@@ -65,6 +65,9 @@ async def init_app(
         store=True,
         topics=[ACCOUNT_CHANGED.topic, ACCOUNT_DELETED.topic],
         middlewares=[admin.require_admin],
+        # The operator API takes ADMIN_TOKEN; the JWKS and discovery are read by every service
+        # (AUTH_JWKS_URL) and by clients, directly.
+        identity_exempt=(admin.PREFIX, "/accounts/.well-known/"),
     )
     app[ACCOUNTS_SETTINGS] = settings
     app.cleanup_ctx.append(_core(clock, mail, master_keys))

@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.accounts.keys import CONTEXT, PROBLEMS, Context
+from shared.http.identity import require_user
 from shared.http.problems import Problem, field_errors
 from shared.security import TokenError, bearer_token
 from shared.security.networks import is_trusted
@@ -50,12 +51,15 @@ def client_ip(request: web.Request) -> str:
 
 
 def caller(request: web.Request) -> dict[str, Any]:
-    """Who is calling: the claims of an access token this service issued (401 otherwise).
-
-    The one place that answers it; it will read `shared.http.identity` once the gateway's
-    signed identity lands (docs/architecture.md)."""
+    """Who is calling: the signed-in user the gateway vouches for (shared.http.identity), whose
+    bearer token must also be one of ours, valid, and for that same user: account operations
+    take no token from another issuer the platform may accept. Its claims, or 401."""
+    user = require_user(request)
     try:
-        return context(request).issuer.verify(bearer_token(request.headers.get("Authorization")))
+        claims = context(request).issuer.verify(bearer_token(request.headers.get("Authorization")))
+        if claims["sub"] != user.subject:
+            raise TokenError("other_user")
+        return claims
     except TokenError as exc:
         challenge = (
             f'Bearer realm="accounts", error="invalid_token", error_description="{exc.reason}"'

@@ -86,7 +86,7 @@ async def test_repeated_failures_back_off_exponentially_for_any_address(tmp_path
 async def test_totp_second_factor_with_single_use_codes(tmp_path: Path) -> None:
     async with running_accounts(tmp_path) as svc:
         await svc.verified_account("ivy@example.com")
-        auth = {"Authorization": f"Bearer {(await svc.signin('ivy@example.com'))['access_token']}"}
+        auth = svc.auth(await svc.signin("ivy@example.com"))
         _, started = await svc.call("POST", "/accounts/api/me/totp", headers=auth, expect=200)
         assert started["otpauth_uri"].startswith("otpauth://totp/Surge:ivy%40example.com?")
         totp = pyotp.TOTP(started["secret"])

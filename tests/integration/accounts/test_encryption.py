@@ -53,7 +53,7 @@ SECRETS = [
 async def populate(svc: Service) -> str:
     await svc.verified_account(EMAIL, phone=PHONE, profile=PERSON["profile"])
     tokens = await svc.signin(EMAIL)
-    auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+    auth = svc.auth(tokens)
     await svc.call("POST", "/accounts/api/me/totp", headers=auth, expect=200)
     await svc.call(
         "POST",
@@ -150,7 +150,7 @@ async def test_erasure_shreds_the_data_key_and_announces_the_deletion(tmp_path: 
     async with running_accounts(tmp_path) as svc:
         account_id = await populate(svc)
         tokens = await svc.signin(EMAIL)
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        auth = svc.auth(tokens)
         before = await svc.ctx.accounts.store.db["accounts"].find_one({"_id": account_id})
         assert before is not None
         await svc.call(
@@ -249,6 +249,6 @@ async def test_aws_kms_key_manager_against_moto_server(tmp_path: Path, moto_kms:
         tmp_path, master_keys=AwsKmsKeys(f"aws-kms://{second}", endpoint_url=moto_kms)
     ) as svc:
         tokens = await svc.signin("kms@example.com")
-        auth = {"Authorization": f"Bearer {tokens['access_token']}"}
+        auth = svc.auth(tokens)
         _, me = await svc.call("GET", "/accounts/api/me", headers=auth, expect=200)
         assert me["profile"] == {"name": "Kay Ms"}

@@ -133,7 +133,7 @@ async def test_authorization_code_with_pkce_refresh_and_userinfo(svc: Service) -
     _, info = await svc.call(
         "GET",
         "/accounts/userinfo",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        headers=svc.auth(tokens),
         expect=200,
     )
     assert info == {

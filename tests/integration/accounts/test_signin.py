@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
+    return svc.auth(tokens)
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ async def test_sign_up_verify_sign_in_and_read_the_profile(svc: Service) -> None
     assert claims["aud"] == "surge"
     assert claims["channels"] == ["zone:*"]
     assert claims["exp"] - claims["iat"] == 600
-    _, me = await svc.call("GET", "/accounts/api/me", headers=bearer(tokens), expect=200)
+    _, me = await svc.call("GET", "/accounts/api/me", headers=svc.auth(tokens), expect=200)
     assert (me["email"], me["phone"], me["email_verified"]) == (
         "ann.smith@example.com",
         "+4915112345678",
@@ -133,7 +133,7 @@ async def test_sign_out_by_refresh_token_and_by_access_token(svc: Service) -> No
     await svc.call(
         "POST", "/accounts/api/signout", json={"refresh_token": one["refresh_token"]}, expect=204
     )
-    await svc.call("POST", "/accounts/api/signout", headers=bearer(two), expect=204)
+    await svc.call("POST", "/accounts/api/signout", headers=svc.auth(two), expect=204)
     for tokens in (one, two):
         await svc.call(
             "POST",
@@ -178,7 +178,7 @@ async def test_malformed_oversized_and_forged_requests_get_problems(svc: Service
     await svc.verified_account("eve@example.com")
     tokens = await svc.signin("eve@example.com")
     svc.clock.advance(601)
-    status, problem = await svc.call("GET", "/accounts/api/me", headers=bearer(tokens))
+    status, problem = await svc.call("GET", "/accounts/api/me", headers=svc.auth(tokens))
     assert (status, problem["reason"]) == (401, "expired")
 
 
@@ -189,7 +189,7 @@ async def test_profile_update_reseals_with_a_fresh_data_key(svc: Service) -> Non
     _, me = await svc.call(
         "PATCH",
         "/accounts/api/me",
-        headers=bearer(tokens),
+        headers=svc.auth(tokens),
         json={"profile": {"given_name": "Fay", "birthdate": "1990-04-01"}},
         expect=200,
     )
@@ -202,7 +202,7 @@ async def test_profile_update_reseals_with_a_fresh_data_key(svc: Service) -> Non
     assert after.sealed.dek != before.sealed.dek, "a fresh data key per write"
     assert after.rev == before.rev + 1
     status, _ = await svc.call(
-        "PATCH", "/accounts/api/me", headers=bearer(tokens), json={"profile": {"x": 1}}
+        "PATCH", "/accounts/api/me", headers=svc.auth(tokens), json={"profile": {"x": 1}}
     )
     assert status == 400
 
@@ -214,7 +214,7 @@ async def test_password_change_ends_the_other_sessions(svc: Service) -> None:
     await svc.call(
         "POST",
         "/accounts/api/me/password",
-        headers=bearer(mine),
+        headers=svc.auth(mine),
         json={"current_password": PASSWORD, "new_password": new},
         expect=204,
     )
@@ -231,6 +231,6 @@ async def test_password_change_ends_the_other_sessions(svc: Service) -> None:
         expect=200,
     )
     await svc.signin("gus@example.com", new)
-    _, sessions = await svc.call("GET", "/accounts/api/me/sessions", headers=bearer(mine))
+    _, sessions = await svc.call("GET", "/accounts/api/me/sessions", headers=svc.auth(mine))
     assert len(sessions["sessions"]) == 2
     assert [s["current"] for s in sessions["sessions"]].count(True) == 1

@@ -103,7 +103,7 @@ async def test_no_token_redirects_browsers_and_refuses_api_clients(stack: Stack)
     assert (body["reason"], body["join_url"]) == ("missing", "/waitingroom/zones/show/join")
     page = await stack.gateway.get(browser.headers["Location"])
     assert page.status == 200, "the waiting room page is open to anonymous visitors"
-    assert "Open this page with your sign-in token" in await page.text()
+    assert "Sign in to join the line." in await page.text()
 
 
 async def test_a_valid_token_enters_from_every_source_and_purchase_consumes_it(
