@@ -15,10 +15,6 @@ from tests.accounts_support import PASSWORD, Service, running_accounts
 pytestmark = pytest.mark.integration
 
 
-def bearer(tokens: dict[str, Any]) -> dict[str, str]:
-    return svc.auth(tokens)
-
-
 @pytest.fixture
 async def svc(tmp_path: Path) -> Any:
     async with running_accounts(tmp_path) as service:
