@@ -220,3 +220,18 @@ class VaultKeys(_RemoteKeys):
 
 def split_uris(text: str) -> list[str]:
     return [item.strip() for item in text.replace(",", " ").split() if item.strip()]
+
+
+def main() -> None:
+    """`python -m services.accounts.crypto.masterkeys <file>`: a new local keyset file (0600),
+    for a Secret; it prints only the key id, never the key."""
+    import sys
+
+    path = Path(sys.argv[1])
+    if path.exists():
+        sys.exit(f"{path} exists: refusing to overwrite master keys")
+    print(LocalKeyset.open(path).current)
+
+
+if __name__ == "__main__":
+    main()
