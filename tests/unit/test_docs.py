@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.accounts.settings import AccountsSettings
 from services.gateway.settings import GatewaySettings
 from services.notifier.settings import NotifierSettings
 from services.shop.settings import ShopSettings
@@ -44,6 +45,7 @@ def _settings_variables() -> set[str]:
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
         | _variables(ShopSettings)
+        | _variables(AccountsSettings)
         | _variables(StackSettings)
     )
 
