@@ -75,9 +75,10 @@ redrive: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
 
-## openapi: regenerate docs/gateway-openapi.json from the gateway code
+## openapi: regenerate docs/gateway-openapi.json and docs/accounts-openapi.json from the code
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
+	$(BIN)/python -m services.accounts.openapi > docs/accounts-openapi.json
 
 ## clean: the venv, caches, logs and built servers; never the data (see clean-data)
 clean:
