@@ -38,7 +38,9 @@ TOKENS = {
     },
 }
 OBJECT = {"type": "object", "additionalProperties": True}
-USER, ADMIN, NONE = [{"bearer": []}], [{"admin": []}], []
+USER: list[Any] = [{"bearer": []}]
+ADMIN: list[Any] = [{"admin": []}]
+NONE: list[Any] = []
 
 # (method, path, summary, request model or None, success status, success schema, security,
 #  error statuses)
