@@ -39,10 +39,13 @@ upstreams:
   shop: {{url: "{shop}"}}
 routes:
   - {{id: accounts-api, prefix: /accounts/api/, upstream: accounts}}
-  - {{id: accounts-oidc, prefix: /accounts/.well-known/, upstream: accounts, methods: [GET]}}
+  - {{id: accounts-oidc, prefix: /accounts/.well-known/, upstream: accounts, methods: [GET],
+      cors: {{allow_origins: ["*"]}}}}
   - {{id: accounts-authorize, prefix: /accounts/authorize, upstream: accounts, methods: [GET]}}
-  - {{id: accounts-token, prefix: /accounts/token, upstream: accounts, methods: [POST]}}
-  - {{id: accounts-userinfo, prefix: /accounts/userinfo, upstream: accounts}}
+  - {{id: accounts-token, prefix: /accounts/token, upstream: accounts, methods: [POST],
+      cors: {{allow_origins: ["*"], allow_methods: [POST]}}}}
+  - {{id: accounts-userinfo, prefix: /accounts/userinfo, upstream: accounts,
+      cors: {{allow_origins: ["*"], allow_methods: [GET, POST]}}}}
   - {{id: accounts-signin, prefix: /accounts/signin, upstream: accounts, methods: [GET]}}
   - {{id: accounts-signup, prefix: /accounts/signup, upstream: accounts, methods: [GET]}}
   - {{id: accounts-verify, prefix: /accounts/verify, upstream: accounts, methods: [GET]}}
