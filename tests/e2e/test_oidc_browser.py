@@ -46,7 +46,8 @@ async function callback() {
     grant_type: "authorization_code", code: params.get("code"), redirect_uri: BACK,
     client_id: CLIENT, code_verifier: saved.verifier }) });
   const tokens = await response.json();
-  const idToken = JSON.parse(atob(tokens.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+  const part = tokens.id_token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+  const idToken = JSON.parse(atob(part));
   const info = await (await fetch(`${ISSUER}/userinfo`,
     { headers: { Authorization: `Bearer ${tokens.access_token}` } })).json();
   document.getElementById("result").textContent = JSON.stringify({

@@ -15,8 +15,13 @@ pytestmark = pytest.mark.integration
 
 
 async def test_the_loop_stays_responsive_under_a_sign_in_storm(tmp_path: Path) -> None:
-    params = {"argon2_time_cost": 3, "argon2_memory_kib": 32_768, "argon2_parallelism": 1}
-    async with running_accounts(tmp_path, backoff_free_failures=1000, **params) as svc:
+    async with running_accounts(
+        tmp_path,
+        backoff_free_failures=1000,
+        argon2_time_cost=3,
+        argon2_memory_kib=32_768,
+        argon2_parallelism=1,
+    ) as svc:
         await svc.verified_account("storm@example.com")
         started = time.perf_counter()
         svc.ctx.hasher.argon2.hash("one hash, timed")
