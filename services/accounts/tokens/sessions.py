@@ -31,6 +31,7 @@ from shared.storeops import claim
 
 PREFIX = "rt1"
 COOKIE = "surge_session"
+LAST_USE_EVERY_SECONDS = 60.0
 
 
 class RefreshError(Exception):
@@ -145,14 +146,19 @@ class Sessions:
     async def refresh(
         self, token: str, *, client_id: str | None, ip: str = "", user_agent: str = ""
     ) -> tuple[Session, str]:
-        """Rotate: the session and the next refresh token; RefreshError otherwise."""
+        """Rotate: the session and the next refresh token; RefreshError otherwise.
+
+        Three round trips: the session, the claim of this token's use, and the end marker
+        (read after the claim, so a sign-out or reuse racing with this refresh wins). The
+        session's last use is written at most once a minute."""
         sid, number, issued = self.parse(token)
         now = self.clock()
         if now - issued > self.refresh_ttl:
             raise RefreshError("expired")
-        session = await self.get(sid)
-        if session is None:
+        doc = await self.coll.find_one({"_id": sid})
+        if doc is None:
             raise RefreshError("ended")
+        session = Session.of(doc)
         if session.client_id != client_id:
             raise RefreshError("wrong_client")
         if now >= session.expires_at:
@@ -161,13 +167,14 @@ class Sessions:
         if not await claim(self.uses, f"{sid}:{number}", at):
             await self.end(sid, "reused")
             raise RefreshError("reused")
-        if await self.ended(sid):  # ended (sign-out, reuse) while this token was in flight
+        if await self.ended(sid):
             raise RefreshError("ended")
-        await self.coll.update_one(
-            {"_id": sid},
-            {"$set": {"last_used_at": now, "ip": ip[:64], "user_agent": user_agent[:256]}},
-        )
-        session.last_used_at = now
+        if now - session.last_used_at >= LAST_USE_EVERY_SECONDS or ip != session.ip:
+            await self.coll.update_one(
+                {"_id": sid},
+                {"$set": {"last_used_at": now, "ip": ip[:64], "user_agent": user_agent[:256]}},
+            )
+            session.last_used_at = now
         return session, self.refresh_token(sid, number + 1, now)
 
     def parse(self, token: str) -> tuple[str, int, float]:
