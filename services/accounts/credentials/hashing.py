@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -52,7 +53,7 @@ def scheme_of(stored: str) -> str:
 
 def _ab64(text: str) -> bytes:
     """passlib's adapted base64 (`.` for `+`, no padding)."""
-    return base64.b64decode(text.replace(".", "+") + "=" * (-len(text) % 4))
+    return base64.b64decode(text.replace(".", "+") + "=" * (-len(text) % 4), validate=True)
 
 
 def _pbkdf2_parts(stored: str) -> tuple[int, bytes, bytes]:
@@ -61,10 +62,10 @@ def _pbkdf2_parts(stored: str) -> tuple[int, bytes, bytes]:
     try:
         if stored.startswith("pbkdf2_sha256$"):
             _, iterations, salt, digest = stored.split("$")
-            return int(iterations), salt.encode(), base64.b64decode(digest)
+            return int(iterations), salt.encode(), base64.b64decode(digest, validate=True)
         _, _, iterations, salt, digest = stored.split("$")
         return int(iterations), _ab64(salt), _ab64(digest)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, binascii.Error) as exc:
         raise UnsupportedHashError("malformed PBKDF2-SHA256 hash") from exc
 
 

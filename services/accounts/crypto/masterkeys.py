@@ -82,10 +82,8 @@ class LocalKeyset:
         return sorted(self._aeads)
 
     def aead(self, kek: str) -> aead.Aead:
+        self._refresh()  # one stat: another process may have rotated or retired a key
         found = self._aeads.get(kek)
-        if found is None:
-            self._refresh(force=True)
-            found = self._aeads.get(kek)
         if found is None:
             raise UnknownKeyError(kek)
         return found
