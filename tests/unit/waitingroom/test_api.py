@@ -13,7 +13,11 @@ from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, Notificatio
 from tests.identity_support import as_service
 from tests.waitingroom_support import ADMIN, Replica, page_token, running_waitingroom, user
 
-GATEWAY = as_service("waitingroom", "gateway")
+
+def gateway() -> dict[str, str]:
+    """The gateway calling the verify API, signed now (an assertion lives 60 s)."""
+    return as_service("waitingroom", "gateway")
+
 
 pytestmark = pytest.mark.unit
 
@@ -116,7 +120,7 @@ async def test_token_refusal_matrix(room: Replica) -> None:
     async def verify(tok: str, zone: str = "show", expect: int = 401, **kw: str) -> str:
         body = {"token": tok, "zone": zone, **kw}
         problem = await room.call(
-            "POST", "/waitingroom/verify", None, expect, json=body, headers=GATEWAY
+            "POST", "/waitingroom/verify", None, expect, json=body, headers=gateway()
         )
         assert expect == 200 or problem["type"].endswith(problem["reason"].replace("_", "-"))
         return str(problem.get("reason", "ok"))
