@@ -5,18 +5,13 @@
 // userDataDir, timeoutMs). Prints one JSON line: {"phase": "done", result, visited, errors}.
 "use strict";
 const path = require("path");
-const { chromium } = require(path.join(__dirname, "node_modules", "playwright-core"));
+const { launch } = require(path.join(__dirname, "launch.js"));
 
 const config = JSON.parse(process.argv[2]);
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
 
 (async () => {
-  const context = await chromium.launchPersistentContext(config.userDataDir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const context = await launch(config.userDataDir);
   const visited = [], errors = [];
   try {
     const page = await context.newPage();

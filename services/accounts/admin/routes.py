@@ -21,7 +21,6 @@ import json
 from typing import Any, Literal
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from pydantic import BaseModel, ConfigDict
 
 from services.accounts.api.common import body, context
@@ -32,18 +31,14 @@ from services.accounts.keys import REWRAPPER
 from services.accounts.records.profile import TenantLink
 from services.accounts.tenants.importer import Importer, ImportIn, ImportUser
 from services.accounts.tenants.store import ApplicationIn, TenantIn
-from shared.http.adminauth import check_admin_token
+from shared.http.adminauth import admin_paths
 from shared.http.problems import Problem
 
 PREFIX = "/accounts/admin/"
 routes = web.RouteTableDef()
 
 
-@web.middleware
-async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(PREFIX):
-        check_admin_token(request)
-    return await handler(request)
+require_admin = admin_paths(PREFIX)
 
 
 @routes.post("/accounts/admin/tenants")

@@ -166,8 +166,9 @@ async def _upgrade(ctx: Context, account: Account, password: str) -> Account:
     return updated
 
 
-def _tokens(ctx: Context, account: Account, session: Session, refresh: str) -> dict[str, Any]:
-    access, ttl = ctx.issuer.access_token(
+def access_token(ctx: Context, account: Account, session: Session) -> tuple[str, int]:
+    """An access token for this account in this session (and its lifetime)."""
+    return ctx.issuer.access_token(
         account.id,
         sid=session.id,
         scope=session.scope,
@@ -176,6 +177,10 @@ def _tokens(ctx: Context, account: Account, session: Session, refresh: str) -> d
         auth_time=session.auth_time,
         client_id=session.client_id,
     )
+
+
+def _tokens(ctx: Context, account: Account, session: Session, refresh: str) -> dict[str, Any]:
+    access, ttl = access_token(ctx, account, session)
     return {
         "access_token": access,
         "token_type": "Bearer",
@@ -240,14 +245,7 @@ async def session_token(request: web.Request) -> web.StreamResponse:
             type_=PROBLEMS + "no-session",
             extra={"signin": "/accounts/signin"},
         )
-    access, ttl = ctx.issuer.access_token(
-        account.id,
-        sid=session.id,
-        scope=session.scope,
-        roles=account.roles,
-        amr=session.amr,
-        auth_time=session.auth_time,
-    )
+    access, ttl = access_token(ctx, account, session)
     answer = {"access_token": access, "token_type": "Bearer", "expires_in": ttl}
     return no_store(web.json_response({**answer, "account_id": account.id}))
 
