@@ -29,7 +29,6 @@ async def race(mode: str, url: str, database: str, name: str, rounds: int) -> di
                 await counters.store({"tickets": {"count": n}})
             result["stored"] = rounds
         elif mode == "inc":  # the raw read-modify-write the platform avoids
-
             await claim(collection, "raw", {"n": 0})  # the counter exists before anyone adds
 
             async def lane(count: int) -> None:
