@@ -27,9 +27,11 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 # A regular (non-editable) install: the runtime stage needs only /opt/venv, not /src.
-# Byte-code is compiled here because the runtime root filesystem is read-only.
+# Byte-code is compiled here because the runtime root filesystem is read-only, and so is the
+# WAF's signature database (seconds of work no gateway worker should repeat at startup).
 RUN pip install --no-cache-dir . \
-    && python -m compileall -q /opt/venv/lib
+    && python -m compileall -q /opt/venv/lib \
+    && python -P -m services.gateway.waf.prebuild
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the venv on a clean base, a non-root user, nothing else.

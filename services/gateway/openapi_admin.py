@@ -104,7 +104,12 @@ class BlockList(View):
 class WafRule(View):
     id: str
     description: str
-    targets: list[str]
+    # Detection rules only (null for the built-in access, size and body rules).
+    category: str | None
+    paranoia_level: int | None
+    severity: Literal["critical", "error", "warning", "notice"] | None
+    targets: list[str]  # the request parts looked at: path, query, headers, cookies, body
+    places: list[str]  # the finer places (arg, arg_name, cookie_name, user_header, ...)
     mode: Literal["block", "count", "disabled"]
     hits: int
 

@@ -90,6 +90,15 @@ class RouteWaf(Strict):
     max_body_bytes: int | None = Field(default=None, ge=0)
     # JSON Schema the request body must satisfy (400 listing failing fields otherwise).
     body_schema: dict[str, Any] | None = None
+    # Detection (docs/gateway.md, "WAF"): rules above this paranoia level are not evaluated,
+    # and a request is blocked once its anomaly score reaches the threshold (5: one critical
+    # match, as the OWASP CRS inbound default).
+    paranoia_level: int = Field(default=1, ge=1, le=4)
+    anomaly_threshold: int = Field(default=5, ge=1)
+    # Detection rule ids that do not apply to this route (checked against the catalogue).
+    exclude_rules: list[str] = []
+    # Request media types accepted (protocol-008); None keeps the default list.
+    allowed_content_types: list[str] | None = None
 
 
 class Route(Strict):

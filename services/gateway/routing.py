@@ -18,6 +18,7 @@ from services.gateway.breaker import Breaker
 from services.gateway.retrybudget import RetryBudget
 from services.gateway.routetable import RouteTable, Upstream, expand_addresses
 from services.gateway.settings import GatewaySettings
+from services.gateway.waf.signatures import RULES_BY_ID
 from services.gateway.waf.validation import check_schema
 
 log = logging.getLogger("gateway.routing")
@@ -51,6 +52,8 @@ def parse(text: str) -> RouteTable:
         for route in table.routes:
             if route.waf.body_schema is not None:
                 check_schema(route.waf.body_schema)
+            if unknown := sorted(set(route.waf.exclude_rules) - RULES_BY_ID.keys()):
+                raise ValueError(f"route {route.id!r} excludes unknown WAF rules {unknown}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(table)'}: {err['msg']}"

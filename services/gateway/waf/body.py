@@ -1,10 +1,12 @@
-"""Body inspection: signature parts from JSON and urlencoded bodies, and JSON Schema checks.
+"""Body reading for inspection (bounded) and JSON Schema checks.
 
 Only the first `inspect_bytes` of a body are inspected (AWS WAF inspects the first 8-64 KiB);
 what happens to a larger body is the oversize policy, as in AWS: `continue` scans the prefix as
 text, `match` blocks, `no_match` lets it through uninspected. A body too large to inspect is
 never buffered: the prefix read so far is handed back and the proxy streams the rest.
-Routes with a `body_schema` always read (bounded) and parse the whole body.
+Routes with a `body_schema` always read (bounded) and parse the whole body. Only bodies the
+detection engine takes apart or reads as text are read for it (forms, JSON, multipart, XML,
+text); opaque uploads stream through untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from aiohttp import web
 from services.gateway.routetable import Route
 from services.gateway.waf import builtin
 from services.gateway.waf.limits import BodyTooLargeError, read_bounded
-from services.gateway.waf.scanner import Part, form_parts, json_parts, text_parts
 from services.gateway.waf.validation import (
     MalformedJsonError,
     SchemaValidators,
@@ -49,7 +50,7 @@ class Rejection:
 class BodyOutcome:
     body: bytes | None = None  # the whole body, when it was read
     prefix: bytes = b""  # what was read of a body left to stream
-    parts: list[Part] = field(default_factory=list)
+    inspected: bytes | None = None  # what the detection engine should look at
     rejection: Rejection | None = None  # answer this before scanning the parts
     schema_errors: list[dict[str, str]] = field(default_factory=list)  # answer after scanning
 
@@ -59,6 +60,8 @@ def _kind(content_type: str) -> str | None:
         return "json"
     if content_type == "application/x-www-form-urlencoded":
         return "form"
+    if content_type.startswith(("multipart/", "text/")) or content_type.endswith("xml"):
+        return "text"
     return None
 
 
@@ -99,12 +102,12 @@ class BodyInspector:
                 return BodyOutcome()  # streamed untouched, nothing buffered
         data, complete = await _read_prefix(request, self.inspect_bytes, limit)
         if complete and len(data) <= self.inspect_bytes:
-            return BodyOutcome(body=data, parts=self._parts(kind, data))
+            return BodyOutcome(body=data, inspected=data)
         outcome = BodyOutcome(body=data) if complete else BodyOutcome(prefix=data)
         if self.oversize is Oversize.MATCH:
             outcome.rejection = self._oversize_rejection()
         elif self.oversize is Oversize.CONTINUE:
-            outcome.parts = list(text_parts(data[: self.inspect_bytes]))
+            outcome.inspected = data[: self.inspect_bytes]
         return outcome
 
     async def _validate(
@@ -137,21 +140,10 @@ class BodyInspector:
         if not signatures:
             return outcome
         if len(body) <= self.inspect_bytes or self.oversize is Oversize.CONTINUE:
-            outcome.parts = list(json_parts(document, self.inspect_bytes))
+            outcome.inspected = body[: self.inspect_bytes]
         elif self.oversize is Oversize.MATCH:
             outcome.rejection = self._oversize_rejection()
         return outcome
-
-    def _parts(self, kind: str, data: bytes) -> list[Part]:
-        if kind == "form":
-            try:
-                return list(form_parts(data))
-            except ValueError:  # more fields than parse_qsl allows: inspect it as text
-                return list(text_parts(data))
-        try:
-            return list(json_parts(parse_json(data), self.inspect_bytes))
-        except MalformedJsonError:  # the upstream will refuse it; still look for payloads in it
-            return list(text_parts(data))
 
     def _oversize_rejection(self) -> Rejection:
         detail = f"the request body is larger than the {self.inspect_bytes} bytes the WAF inspects"

@@ -2,25 +2,30 @@
 
 Order (cheapest and most decisive first, like an AWS WAF web ACL by priority): IP deny/allow
 lists, active blocks, the rate-based rule, size limits, the route's method allow-list, the
-signature rules on path/query/headers, then the body (signatures, JSON Schema).
-Report-only rules are logged and counted with action `count` but never block.
+detection engine (detect.py) on the request head (blocking at once when its anomaly score
+already reaches the route's threshold), then the body (detection, JSON Schema).
+Report-only rules are logged and counted with action `count` but never score; rules that
+scored without blocking are counted with action `score`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from services.gateway.cors import SecurityHeaders, is_preflight
-from services.gateway.routetable import Route
+from services.gateway.routetable import Route, RouteWaf
 from services.gateway.waf import builtin
+from services.gateway.waf.aiohttp_view import request_view
 from services.gateway.waf.body import BodyInspector
 from services.gateway.waf.clientaddr import client_address
 from services.gateway.waf.config import WafSettings, parse_ids
+from services.gateway.waf.detect import Detector
 from services.gateway.waf.ipsets import Access, IpAccess, parse_ip
 from services.gateway.waf.journal import Journal
 from services.gateway.waf.limits import (
@@ -32,14 +37,18 @@ from services.gateway.waf.limits import (
     server_handler_args,
     url_bytes,
 )
+from services.gateway.waf.policy import DEFAULT_CONTENT_TYPES, DEFAULT_POLICY, Policy
 from services.gateway.waf.ratebased import Block, Clock, RateBasedRule
-from services.gateway.waf.rules import RULES, RULES_BY_ID, Rule
-from services.gateway.waf.scanner import Part, Scanner, request_parts
+from services.gateway.waf.signatures import RULES_BY_ID
+from services.gateway.waf.summaries import rule_summaries
+from services.gateway.waf.verdict import Hit, Verdict
+from services.gateway.waf.view import RequestView
 
 BODY_PREFIX = web.RequestKey("waf_body_prefix", bytes)
 BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SCREENED_ENTRIES = 4096
+_POLICIES = 1024
 
 
 class Waf:
@@ -57,8 +66,8 @@ class Waf:
         self.report_only = parse_ids(
             settings.waf_report_only_rules, switchable, "GATEWAY_WAF_REPORT_ONLY_RULES"
         )
-        self.rules: tuple[Rule, ...] = tuple(r for r in RULES if r.id not in self.disabled)
-        self.scanner = Scanner(self.rules)
+        self.detector = Detector(disabled=self.disabled, report_only=self.report_only)
+        self._policies: dict[int, tuple[RouteWaf, Policy]] = {}
         self.ip_access = IpAccess.from_settings(settings.waf_allow_cidrs, settings.waf_deny_cidrs)
         self._screened: dict[str, tuple[Access, str]] = {}
         self._screened_by = self.ip_access
@@ -105,12 +114,41 @@ class Waf:
             detail = f"{request.method} is not allowed on this route"
             allow = {"Allow": allowed_methods_header(route)}
             raise self._reject(request, address, builtin.METHOD, "method", 405, detail, allow)
-        signatures = route is None or route.waf.enabled
-        if signatures:
-            self._scan(request, address, request_parts(request))
+        view: RequestView | None = None
+        head = None
+        if route is None or route.waf.enabled:
+            view = request_view(request)
+            head = self.detector.head(view, self.policy(route))
+            if head.blocked:
+                raise self._block(request, address, head)
         if route is None or not (request.body_exists or _needs_body(route, request.method)):
+            if head is not None:
+                self._record_hits(request, address, head)
             return None
-        return await self._inspect_body(request, address, route, signatures)
+        return await self._inspect_body(request, address, route, view, head)
+
+    def policy(self, route: Route | None) -> Policy:
+        """The detection settings of `route` (remembered per route object: tables reload)."""
+        if route is None:
+            return DEFAULT_POLICY
+        waf = route.waf
+        cached = self._policies.get(id(waf))
+        if cached is None or cached[0] is not waf:
+            if len(self._policies) >= _POLICIES:
+                self._policies.clear()
+            content_types = waf.allowed_content_types
+            policy = Policy(
+                paranoia_level=waf.paranoia_level,
+                anomaly_threshold=waf.anomaly_threshold,
+                excluded_rules=frozenset(waf.exclude_rules),
+                content_types=(
+                    frozenset(t.lower() for t in content_types)
+                    if content_types is not None
+                    else DEFAULT_CONTENT_TYPES
+                ),
+            )
+            cached = self._policies[id(waf)] = (waf, policy)
+        return cached[1]
 
     async def stream_body(self, request: web.Request, route: Route | None) -> AsyncIterator[bytes]:
         """The body for the proxy, bounded by the route's limit (raises a 413 problem past it)."""
@@ -146,18 +184,7 @@ class Waf:
         return self.rate.unblock(_key(address))
 
     def rule_summaries(self) -> list[dict[str, Any]]:
-        entries = [(rule.id, rule.description, sorted(rule.targets)) for rule in RULES]
-        entries += [(rule_id, text, []) for rule_id, text in builtin.DESCRIPTIONS.items()]
-        return [
-            {
-                "id": rule_id,
-                "description": description,
-                "targets": targets,
-                "mode": self._mode(rule_id),
-                "hits": self.journal.hits[rule_id],
-            }
-            for rule_id, description, targets in entries
-        ]
+        return rule_summaries(self._mode, self.journal.hits)
 
     def _mode(self, rule_id: str) -> str:
         if rule_id in self.disabled:
@@ -224,9 +251,15 @@ class Waf:
             raise self._body_too_large(request, address, limit)
 
     async def _inspect_body(
-        self, request: web.Request, address: str, route: Route, signatures: bool
+        self,
+        request: web.Request,
+        address: str,
+        route: Route,
+        view: RequestView | None,
+        head: Verdict | None,
     ) -> bytes | None:
         limit = self.body_limit(route)
+        signatures = view is not None
         try:
             outcome = await self.body.inspect(request, route, limit, signatures=signatures)
         except BodyTooLargeError:
@@ -235,7 +268,14 @@ class Waf:
             raise self._reject(
                 request, address, refusal.rule_id, "body", refusal.status, refusal.detail
             )
-        self._scan(request, address, outcome.parts)
+        if view is not None and head is not None:
+            verdict = head
+            if outcome.inspected is not None:
+                with_body = replace(view, body=outcome.inspected)
+                verdict = self.detector.body(with_body, self.policy(route), head)
+            if verdict.blocked:
+                raise self._block(request, address, verdict)
+            self._record_hits(request, address, verdict)
         if errors := outcome.schema_errors:
             summary = "; ".join(f"{e['field'] or '(body)'} {e['message']}" for e in errors[:3])
             detail = f"the request body does not match the route's schema: {summary}"
@@ -246,15 +286,30 @@ class Waf:
             request[BODY_PREFIX] = outcome.prefix
         return outcome.body
 
-    def _scan(self, request: web.Request, address: str, parts: Iterable[Part]) -> None:
-        verdict = self.scanner.verdict
-        for part in parts:
-            for rule in verdict(part):
-                if rule.id in self.report_only:
-                    self.journal.record(request, address, rule.id, part.label, "count")
-                    continue
-                detail = f"request blocked by WAF rule {rule.id}: {rule.description}"
-                raise self._reject(request, address, rule.id, part.label, 403, detail)
+    def _block(self, request: web.Request, address: str, verdict: Verdict) -> web.HTTPException:
+        """The 403 for a verdict over its threshold, naming its strongest rule."""
+        decisive = verdict.decisive
+        assert decisive is not None  # a blocking verdict has scored
+        self._record_hits(request, address, verdict, skip=decisive)
+        rule = decisive.rule
+        detail = f"request blocked by WAF rule {rule.id}: {rule.description}"
+        extra = {
+            "anomaly_score": verdict.score,
+            "matched_rules": [hit.rule.id for hit in verdict.hits if not hit.report_only],
+        }
+        return self._reject(request, address, rule.id, decisive.location, 403, detail, extra=extra)
+
+    def _record_hits(
+        self, request: web.Request, address: str, verdict: Verdict, skip: Hit | None = None
+    ) -> None:
+        """Report-only hits are logged (`count`); hits that only scored are counted quietly."""
+        for hit in verdict.hits:
+            if hit is skip:
+                continue
+            action = "count" if hit.report_only else "score"
+            self.journal.record(
+                request, address, hit.rule.id, hit.location, action, quiet=not hit.report_only
+            )
 
     def _body_too_large(self, request: web.Request, address: str, limit: int) -> web.HTTPException:
         detail = f"the request body is larger than {limit} bytes"
