@@ -112,7 +112,7 @@ async def test_authorization_code_with_pkce_in_the_browser(
             async with asyncio.timeout(60):
                 done: dict[str, Any] = json.loads(await proc.stdout.readline() or b"{}")
                 await proc.wait()
-    assert done.get("phase") == "done", done
+    assert done.get("phase") == "done", json.dumps(done, indent=1)
     result = done["result"]
     assert result.get("error") is None, result
     assert (result["status"], result["nonceMatches"], result["refresh"]) == (200, True, True)
