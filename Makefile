@@ -8,7 +8,7 @@ BROWSER := tests/browser
 # Every benchmark script (bench/support.py and the package marker are not benchmarks).
 BENCHES := $(filter-out bench/__init__.py bench/support.py,$(wildcard bench/*.py))
 
-.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi clean clean-data embedded
+.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi proto clean clean-data embedded
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -75,10 +75,15 @@ redrive: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
 
-## openapi: regenerate docs/gateway-openapi.json and docs/accounts-openapi.json from the code
+## openapi: regenerate docs/gateway-openapi.json, docs/ingest-openapi.json and docs/accounts-openapi.json
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
+	$(BIN)/python -m services.ingest.openapi > docs/ingest-openapi.json
 	$(BIN)/python -m services.accounts.openapi > docs/accounts-openapi.json
+
+## proto: regenerate the committed protobuf code (shared/events/proto/*_pb2.py, .pyi)
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. shared/events/proto/*.proto
 
 ## clean: the venv, caches, logs and built servers; never the data (see clean-data)
 clean:

@@ -23,6 +23,8 @@ from shared.events.catalog import EventSpec
 from shared.events.envelope import CloudEvent
 
 Headers = tuple[tuple[str, bytes], ...]
+RawRecord = tuple[bytes | None, bytes, Headers]
+"""(key, value, headers) of a record handed to `Bus.publish_batch`."""
 TopicPartition = tuple[str, int]
 RevokeHook = Callable[[Collection[TopicPartition]], Awaitable[None]]
 """Awaited before this member's partitions are taken away in a rebalance: the consumer
@@ -92,6 +94,7 @@ class Bus(Protocol):
     async def enqueue(
         self, spec: EventSpec[Any], event: CloudEvent[Any]
     ) -> asyncio.Future[Delivery]: ...
+    async def publish_batch(self, topic: str, records: Sequence[RawRecord]) -> list[Delivery]: ...
     def source(
         self, topics: Sequence[str], group_id: str, *, on_revoke: RevokeHook | None = None
     ) -> RecordSource: ...

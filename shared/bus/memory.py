@@ -18,6 +18,7 @@ from shared.bus.base import (
     CommitFailedError,
     Delivery,
     Headers,
+    RawRecord,
     Record,
     RevokeHook,
     TopicPartition,
@@ -74,6 +75,12 @@ class MemoryBus:
         self._appended.set()
         self._appended = asyncio.Event()
         return Delivery(topic, partition, offset)
+
+    async def publish_batch(self, topic: str, records: Sequence[RawRecord]) -> list[Delivery]:
+        return [
+            await self.publish_raw(topic, value, key=key, headers=headers)
+            for key, value, headers in records
+        ]
 
     async def enqueue(
         self, spec: EventSpec[Any], event: CloudEvent[Any]

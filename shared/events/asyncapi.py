@@ -6,12 +6,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
 from shared.events.catalog import CATALOG, Catalog
 from shared.events.contracts import load_all
+from shared.events.protobuf import CONTENT_TYPE as PROTOBUF
+from shared.events.protobuf import PROTO_SPECS, ProtoSpec
 
 CE_HEADERS: dict[str, Any] = {
     "type": "object",
@@ -26,7 +29,11 @@ CE_HEADERS: dict[str, Any] = {
         "ce_specversion": {"type": "string", "const": "1.0"},
         "ce_time": {"type": "string", "format": "date-time"},
         "ce_subject": {"type": "string"},
-        "content-type": {"type": "string", "const": "application/json"},
+        "content-type": {"type": "string", "enum": ["application/json", "application/protobuf"]},
+        "ce_dataschema": {
+            "type": "string",
+            "description": "Protobuf payloads: `<.proto file>#<message full name>`.",
+        },
         "traceparent": {"type": "string", "description": "W3C trace context."},
         "tracestate": {"type": "string"},
     },
@@ -44,54 +51,75 @@ DLQ_HEADERS: dict[str, Any] = {
 }
 
 
+def _proto(spec: ProtoSpec[Any]) -> dict[str, Any]:
+    """A protobuf payload: AsyncAPI's multi-format schema with the .proto file's text."""
+    return {
+        "schemaFormat": "application/vnd.google.protobuf;version=3",
+        "schema": spec.schema_text(),
+        "x-schema-file": spec.schema_file,
+        "x-message": spec.full_name,
+    }
+
+
 def _camel(name: str) -> str:
     parts = name.replace("-", ".").replace("_", ".").split(".")
     return parts[0] + "".join(part[:1].upper() + part[1:] for part in parts[1:])
 
 
-def build(catalog: Catalog = CATALOG) -> dict[str, Any]:
+def build(
+    catalog: Catalog = CATALOG, protos: Iterable[ProtoSpec[Any]] = PROTO_SPECS
+) -> dict[str, Any]:
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}
+    entries: list[tuple[str, str, str, str, dict[str, Any]]] = []
     for spec in catalog:
-        message_id = _camel(spec.type)
         payload = spec.payload.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(payload.pop("$defs", {}))
         schemas[spec.payload.__name__] = payload
+        ref = {"$ref": f"#/components/schemas/{spec.payload.__name__}"}
+        entries.append((spec.type, spec.topic, spec.description, spec.key_doc, ref))
+    for proto in protos:
+        entries.append((proto.type, proto.topic, proto.description, proto.key_doc, _proto(proto)))
+    for event_type, topic, description, key_doc, payload_ref in sorted(
+        entries, key=lambda entry: entry[0]
+    ):
+        message_id = _camel(event_type)
+        protobuf = "schemaFormat" in payload_ref
         messages[message_id] = {
-            "name": spec.type,
-            "title": spec.type,
-            "summary": spec.description,
-            "contentType": "application/json",
+            "name": event_type,
+            "title": event_type,
+            "summary": description,
+            "contentType": PROTOBUF if protobuf else "application/json",
             "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
-            "payload": {"$ref": f"#/components/schemas/{spec.payload.__name__}"},
+            "payload": payload_ref,
             "bindings": {
                 "kafka": {
-                    "key": {"type": "string", "description": spec.key_doc},
+                    "key": {"type": "string", "description": key_doc},
                     "bindingVersion": "0.5.0",
                 }
             },
         }
-        channel_id = _camel(spec.topic)
+        channel_id = _camel(topic)
         channel = channels.setdefault(
             channel_id,
-            {"address": spec.topic, "messages": {}, "description": f"Kafka topic `{spec.topic}`."},
+            {"address": topic, "messages": {}, "description": f"Kafka topic `{topic}`."},
         )
         channel["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
         dlq = channels.setdefault(
             channel_id + "Dlq",
             {
-                "address": f"{spec.topic}.dlq",
+                "address": f"{topic}.dlq",
                 "messages": {},
-                "description": f"Dead letters of `{spec.topic}` (see `redrive`).",
+                "description": f"Dead letters of `{topic}` (see `redrive`).",
             },
         )
         dlq["messages"][message_id] = {"$ref": f"#/components/messages/{message_id}"}
         operations[f"publish{message_id[:1].upper()}{message_id[1:]}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{channel_id}"},
-            "summary": f"Publish `{spec.type}`.",
+            "summary": f"Publish `{event_type}`.",
             "messages": [{"$ref": f"#/channels/{channel_id}/messages/{message_id}"}],
         }
     schemas["CloudEventHeaders"] = CE_HEADERS
@@ -103,8 +131,9 @@ def build(catalog: Catalog = CATALOG) -> dict[str, Any]:
             "version": "0.1.0",
             "description": (
                 "Every record is a CloudEvents 1.0 event in Kafka binary content mode: "
-                "attributes in `ce_*` headers, the JSON payload as the value, the partition "
-                "key as the record key. Generated from `shared.events.CATALOG`; "
+                "attributes in `ce_*` headers, the payload (JSON, or protobuf where the message "
+                "says so) as the value, the partition key as the record key. Generated from "
+                "`shared.events.CATALOG` and `shared.events.protobuf.PROTO_SPECS`; "
                 "do not edit by hand (`make asyncapi`)."
             ),
         },

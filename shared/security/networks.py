@@ -38,3 +38,21 @@ def _parsed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     return ip
+
+
+def client_address(
+    peer: str | None, forwarded_for: Sequence[str], networks: Sequence[Network]
+) -> str:
+    """The client behind a chain of trusted proxies: the peer itself unless it is trusted,
+    else the nearest X-Forwarded-For hop (walking right to left) that is not trusted."""
+    address = peer or ""
+    if not networks or not is_trusted(address, networks):
+        return address
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if _parsed(hop) is None:
+            return address  # a malformed hop: believe nothing beyond it
+        address = hop
+        if not is_trusted(hop, networks):
+            break
+    return address

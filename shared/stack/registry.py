@@ -62,6 +62,12 @@ SERVICES: tuple[ServiceEntry, ...] = (
         port=8084,
     ),
     ServiceEntry(
+        name="ingest",
+        module="services.ingest",
+        port_env="INGEST_PORT",
+        port=8085,
+    ),
+    ServiceEntry(
         name="accounts",
         module="services.accounts",
         port_env="ACCOUNTS_PORT",

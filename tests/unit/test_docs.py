@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings
 
 from services.accounts.settings import AccountsSettings
 from services.gateway.settings import GatewaySettings
+from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
 from services.shop.settings import ShopSettings
 from services.waitingroom.settings import WaitingroomSettings
@@ -46,6 +47,7 @@ def _settings_variables() -> set[str]:
         | _variables(WaitingroomSettings)
         | _variables(ShopSettings)
         | _variables(AccountsSettings)
+        | _variables(IngestSettings)
         | _variables(StackSettings)
     )
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.30.0"
-TREES = ["", "overlays/local", "overlays/managed"]
+TREES = ["", "overlays/local", "overlays/managed", "overlays/ingest-edge"]
 Obj = dict[str, Any]
 
 

@@ -1,0 +1,1 @@
+"""The real-time part: pixel, click redirect and batch endpoints, enrichment, publishing."""
