@@ -79,6 +79,7 @@ JWT_SECRET = "bench-secret-that-is-long-enough-for-hs256-0000"  # noqa: S105 - b
 PATH = "/api/items/42?view=full"
 MAX_CONNECTIONS = 128  # per fixed-rate generator process
 BARE_PROXY = ROOT / "bench" / "baselines" / "aiohttp_proxy.py"
+LLHTTP_PROXY = ROOT / "bench" / "baselines" / "llhttp_proxy.py"
 UPSTREAM_BODY = '{"id":42,"name":"widget","price":9.99,"tags":["a","b"],"stock":true}'
 
 
@@ -207,7 +208,7 @@ def start_nginx(tmp: Path, name: str, template: str, **values: Any) -> subproces
 
 
 def start_gateway(
-    tmp: Path, port: int, upstream: int, bootstrap: str, extra_env: dict[str, str]
+    tmp: Path, port: int, upstream: int, bootstrap: str, mongodb: str, extra_env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -226,7 +227,8 @@ def start_gateway(
         "SPANS_FILE": str(tmp / "spans.jsonl"),
         **extra_env,
     }
-    env.pop("MONGODB_URL", None)  # the in-process store: no database round trip on this path
+    # FerretDB as under `make run`; JWT routes never read the store on the request path.
+    env["MONGODB_URL"] = mongodb
     return subprocess.Popen(
         [sys.executable, "-m", "services.gateway"],
         cwd=ROOT,
@@ -466,14 +468,16 @@ def fixed_rate(
 # --- the run ----------------------------------------------------------------------------------
 
 
-def start_bare_proxy(tmp: Path, port: int, upstream: int) -> subprocess.Popen[bytes]:
-    """The bare aiohttp + uvloop proxy (bench/baselines/aiohttp_proxy.py), its own group."""
+def start_bare_proxy(
+    tmp: Path, port: int, upstream: int, script: Path = BARE_PROXY, name: str = "aiohttp_bare"
+) -> subprocess.Popen[bytes]:
+    """A bare baseline proxy (bench/baselines/), WORKERS processes in its own group."""
     args = [f"--port={port}", f"--upstream={upstream}", f"--workers={WORKERS}"]
     return subprocess.Popen(
-        [sys.executable, str(BARE_PROXY), *args],
+        [sys.executable, str(script), *args],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp / "aiohttp_bare.stderr", "wb"),
+        stderr=open(tmp / f"{name}.stderr", "wb"),
         start_new_session=True,
     )
 
@@ -501,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     ensure_tools()
     from shared.security import issue_hs256
+    from shared.stack import ferretdb
+    from shared.stack.ferretdb import FerretDB
     from shared.stack.tansu import Tansu
 
     token = issue_hs256(
@@ -510,6 +516,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-gateway-")))
         up_port, nginx_port, gw_port, bare_port = free_port(), free_port(), free_port(), free_port()
+        llhttp_port = free_port()
         body = UPSTREAM_BODY.replace("'", "")
         upstream = start_nginx(tmp, "upstream", UPSTREAM_CONF, port=up_port, body=body)
         stack.callback(stop_group, upstream)
@@ -517,8 +524,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.callback(stop_group, proxy)
         broker = Tansu.start(log=tmp / "tansu.log")
         stack.callback(broker.stop)
+        documents = FerretDB.start(
+            ferretdb.ensure_binary(), data_dir=tmp / "ferretdb", log=tmp / "ferretdb.log"
+        )
+        stack.callback(documents.stop)
         tracing_env, tracing_note = tracing(opts)
-        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, tracing_env)
+        gateway = start_gateway(tmp, gw_port, up_port, broker.bootstrap, documents.url, tracing_env)
         stack.callback(stop_group, gateway)
         urls = {
             "nginx": f"http://127.0.0.1:{nginx_port}{PATH}",
@@ -528,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             bare = start_bare_proxy(tmp, bare_port, up_port)
             stack.callback(stop_group, bare)
             urls["aiohttp_bare"] = f"http://127.0.0.1:{bare_port}{PATH}"
+            llhttp = start_bare_proxy(tmp, llhttp_port, up_port, LLHTTP_PROXY, "llhttp_bare")
+            stack.callback(stop_group, llhttp)
+            urls["llhttp_bare"] = f"http://127.0.0.1:{llhttp_port}{PATH}"
         log(f"upstream nginx :{up_port}, nginx proxy :{nginx_port}, gateway :{gw_port}")
         wait_http(f"http://127.0.0.1:{up_port}{PATH}", {})
         for name, url in urls.items():
@@ -605,7 +619,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tracing": tracing_note,
         "aiohttp_bare": "bench/baselines/aiohttp_proxy.py: aiohttp + uvloop, same worker count, "
         "pooled ClientSession, path+query and Authorization forwarded, status+body returned; "
-        "no features (the ceiling of our stack on this machine)",
+        "no features (the ceiling of the previous, aiohttp, design)",
+        "llhttp_bare": "bench/baselines/llhttp_proxy.py: uvloop protocols + httptools both "
+        "sides, same worker count, pooled keep-alive upstream, hop-by-hop dropped, XFF added; "
+        "no features (the ceiling of the gateway's design)",
         "peak_rps": {name: round(value, 1) for name, value in rps.items()},
         "peak_latency_ms": {
             name: {"p50": p["p50_us"] / 1000, "p99": p["p99_us"] / 1000} for name, p in peak.items()
@@ -613,7 +630,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "throughput_ratio": round(ratio, 3),
         "throughput_goal": ">= 0.5",
         "throughput_ok": ratio >= 0.5,
+        "ceiling_ratio_llhttp_vs_nginx": round(rps["llhttp_bare"] / rps["nginx"], 3),
         "ceiling_ratio_aiohttp_vs_nginx": round(rps["aiohttp_bare"] / rps["nginx"], 3),
+        "ours_vs_llhttp_bare": round(rps["gateway"] / rps["llhttp_bare"], 3),
         "ours_vs_aiohttp_bare": round(rps["gateway"] / rps["aiohttp_bare"], 3),
         **fixed_result,
         "errors": errors,

@@ -14,7 +14,6 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from services.notifier.app import init_app as init_notifier
 from services.notifier.keys import WS_SERVER
@@ -25,6 +24,7 @@ from shared.settings import PlatformSettings
 from shared.stack.servers import free_port
 from tests import notifier_support
 from tests.accounts_support import Service, running_accounts, url_of
+from tests.gateway_support import serving
 from tests.waitingroom_support import ManualClock, Replica, running_waitingroom
 
 JWKS_PATH = "/accounts/.well-known/jwks.json"
@@ -105,7 +105,7 @@ async def running_edge(tmp: Path) -> AsyncIterator[Edge]:
             waitingroom_jwks_url=url_of(room.http) + "/waitingroom/.well-known/jwks.json",
             platform=platform,
         )
-        await _serve(stack, await init_gateway(settings, bus=kafka_bus), port=gateway_port)
+        await stack.enter_async_context(serving(settings, kafka_bus, port=gateway_port))
         ready = await notifier_http.get("/readyz")
         assert ready.status == 200, await ready.text()
         yield Edge(base, accounts, room, platform)

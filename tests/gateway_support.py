@@ -1,4 +1,5 @@
-"""Start a gateway (public + admin app) in front of a real upstream, in the test's event loop."""
+"""Start a gateway (public data plane + admin app) in front of a real upstream, in the test's
+event loop."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.client import _RequestContextManager, _WSRequestContextManager
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from services.gateway.app import init_admin, init_app, server_args
+from services.gateway.app import init_admin, init_app, serve_public
+from services.gateway.components import COMPONENTS, Components
+from services.gateway.dataplane.server import Plane
 from services.gateway.settings import GatewaySettings
 from shared.bus.memory import MemoryBus
+from shared.http.app import BusFactory
 from shared.http.identity import IDENTITY_HEADER, IDENTITY_PREFIX
 from shared.security.identity import Caller, IdentityVerifier
 from shared.settings import PlatformSettings
@@ -43,6 +49,8 @@ class Upstream:
         self.app.router.add_get("/fail", self.fail)
         self.app.router.add_get("/gzip", self.gzip)
         self.app.router.add_get("/ws", self.websocket)
+        self.app.router.add_get("/status", self.status)
+        self.app.router.add_get("/delay", self.delay)
 
     def _hit(self, name: str) -> None:
         self.hits[name] = self.hits.get(name, 0) + 1
@@ -112,6 +120,17 @@ class Upstream:
             headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"},
         )
 
+    async def status(self, request: web.Request) -> web.Response:
+        code = int(request.query["code"])
+        if code in (204, 304):
+            return web.Response(status=code)
+        return web.Response(status=code, text=f"status {code}")
+
+    async def delay(self, request: web.Request) -> web.Response:
+        """Answers after `ms` milliseconds: a later pipelined request may be faster."""
+        await asyncio.sleep(int(request.query.get("ms", "0")) / 1000)
+        return web.Response(text=request.query_string)
+
     async def websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(protocols=("chat.v1",))
         await ws.prepare(request)
@@ -131,13 +150,86 @@ class Upstream:
         return ws
 
 
+class PlaneClient:
+    """What the tests ask the public port, as aiohttp's TestClient would (responses are read by
+    the test; the session closes them at the end)."""
+
+    def __init__(self, session: aiohttp.ClientSession, host: str, port: int) -> None:
+        self.session = session
+        self.host = host
+        self.port = port
+
+    def request(self, method: str, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.session.request(method, path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("PUT", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("DELETE", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("OPTIONS", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> _RequestContextManager:
+        return self.request("HEAD", path, **kwargs)
+
+    def ws_connect(self, path: str, **kwargs: Any) -> _WSRequestContextManager:
+        return self.session.ws_connect(path, **kwargs)
+
+
+@dataclass
+class Served:
+    """A gateway's core app set up, its data plane listening."""
+
+    app: web.Application
+    plane: Plane
+    url: str
+    port: int
+
+    @property
+    def components(self) -> Components:
+        return self.app[COMPONENTS]
+
+
+@asynccontextmanager
+async def serving(
+    settings: GatewaySettings, bus: BusFactory | None = None, *, port: int = 0
+) -> AsyncIterator[Served]:
+    """The gateway as `python -m services.gateway` runs it (one worker), on `port` (0: a free
+    one; a test whose issuer URL names the gateway picks it first)."""
+    app = await init_app(settings, bus=bus or (lambda _platform, _service: MemoryBus()))
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        plane = await serve_public(app, "127.0.0.1", port)
+        port = plane.port
+        try:
+            yield Served(app, plane, f"http://127.0.0.1:{port}", port)
+        finally:
+            await plane.stop(2.0)
+    finally:
+        await runner.cleanup()
+
+
 @dataclass
 class Gateway:
-    client: TestClient[web.Request, web.Application]
+    client: PlaneClient
     admin: TestClient[web.Request, web.Application]
     upstream: Upstream
     upstream_url: str
     app: web.Application
+    plane: Plane
+
+    @property
+    def components(self) -> Components:
+        return self.app[COMPONENTS]
 
 
 def routes_yaml(upstream_url: str, extra_routes: str = "") -> str:
@@ -177,14 +269,13 @@ async def running_gateway(
             platform=platform,
             **overrides,
         )
-        app = await init_app(settings, bus=lambda _platform, _service: MemoryBus())
-        server = TestServer(app)
-        # TestServer(app, **kwargs) drops parser limits silently: they must reach start_server.
-        await server.start_server(**server_args(settings))
-        async with TestClient(server) as client:
-            admin_server = TestServer(await init_admin(app))
-            async with TestClient(admin_server) as admin:
-                yield Gateway(client, admin, upstream, url, app)
+        async with (
+            serving(settings) as served,
+            aiohttp.ClientSession(base_url=served.url) as session,
+            TestClient(TestServer(await init_admin(served.app))) as admin,
+        ):
+            client = PlaneClient(session, "127.0.0.1", served.port)
+            yield Gateway(client, admin, upstream, url, served.app, served.plane)
 
 
 def caller_seen(headers: dict[str, str], audience: str = "backend") -> Caller:

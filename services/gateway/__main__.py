@@ -1,4 +1,4 @@
-"""`python -m services.gateway`: the public port and the admin port."""
+"""`python -m services.gateway`: the public port (the data plane) and the admin port."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import gc
 
 from aiohttp import web
 
-from services.gateway.app import init_admin, init_app
+from services.gateway.app import init_admin, init_app, serve_public
+from services.gateway.dataplane.server import Plane
 from services.gateway.settings import GatewaySettings
 from shared.http.run import run_service
 
@@ -35,12 +36,16 @@ def main() -> None:
     async def make_admin() -> web.Application:
         return await init_admin(public[0])
 
+    async def serve(app: web.Application, host: str, port: int, reuse_port: bool) -> Plane:
+        return await serve_public(app, host, port, reuse_port=reuse_port)
+
     run_service(
         "gateway",
         settings,
         make_public,
         admin=make_admin,
         admin_address=(settings.admin_host, settings.admin_port),
+        public=serve,
     )
 
 

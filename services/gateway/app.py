@@ -1,51 +1,39 @@
-"""The gateway application: `init_app()` builds the public app, `init_admin(app)` the admin one."""
+"""The gateway: `init_app()` builds its core (store, bus, HTTP client and the `Components`),
+`serve_public(app, ...)` the public data plane over it, `init_admin(app)` the admin app.
+
+The core is an aiohttp application that is set up (its cleanup contexts run) but not served:
+the public port is the data plane's (uvloop protocols + llhttp, dataplane/), the admin port an
+aiohttp app sharing the same `Components`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-import weakref
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 
-from services.gateway import keys, openapi
-from services.gateway.admin import init_admin_app
-from services.gateway.apikeys import ApiKeyStore
-from services.gateway.limits import Limiter
-from services.gateway.metering import Metering
-from services.gateway.plans import PlanStore
-from services.gateway.quotas import Quotas
-from services.gateway.routing import RouteTableError, Routing
+from services.gateway.admin.app import init_admin_app
+from services.gateway.components import COMPONENTS, indexes, open_components
+from services.gateway.dataplane.clientip import resolve
+from services.gateway.dataplane.framing import FramingError, FramingLimits, Head
+from services.gateway.dataplane.local import local_routes
+from services.gateway.dataplane.pipeline import Pipeline
+from services.gateway.dataplane.server import Plane
+from services.gateway.request import ClientInfo
+from services.gateway.routing.live import RouteTableError, Routing
 from services.gateway.settings import GatewaySettings
-from services.gateway.views import gateway
 from services.gateway.waf.engine import Waf
-from services.gateway.waf.limits import Limits, server_handler_args
-from services.gateway.websocket import SOCKETS, close_all
-from services.gateway.zonebearer import ZoneAuthenticator
-from services.gateway.zones import WAITINGROOM, Gatekeeper
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.app import BusFactory, create_app, kafka_bus
 from shared.http.identity import IDENTITIES
 from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
-from shared.security import JwtVerifier
-from shared.security.networks import parse_networks
 
 log = logging.getLogger("gateway")
-
-# The admin app serves these objects of the public app.
-ADMIN_SHARED: tuple[web.AppKey[Any], ...] = (
-    keys.GATEWAY_SETTINGS,
-    keys.ROUTING,
-    keys.WAF,
-    keys.API_KEYS,
-    keys.PLANS,
-    keys.METERING,
-    keys.LIMITER,
-)
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 async def init_app(
@@ -59,97 +47,83 @@ async def init_app(
         store=True,
         topics=[USAGE_REPORTED.topic],
         http_client=True,
-        handler_args=server_args(settings),
         verify_identity=False,  # the edge: it authenticates clients and signs who they are
     )
-    app[keys.GATEWAY_SETTINGS] = settings
-    app[keys.TRUSTED_PROXIES] = parse_networks(settings.trusted_proxies)
-    app[keys.ROUTING] = Routing(settings)
-    app[keys.WAF] = Waf(settings, registry=app[METRICS].registry)
-    app[SOCKETS] = weakref.WeakSet()
-    app.cleanup_ctx.append(_components)
+    # Built here so an invalid route table or WAF setting fails at once, not at start-up.
+    routing, waf = Routing(settings), Waf(settings, registry=app[METRICS].registry)
+    app.cleanup_ctx.append(_components(settings, routing, waf))
     app.cleanup_ctx.append(_reload_on_sighup)
-    app.on_shutdown.append(close_all)
-    app.router.add_get("/openapi.json", openapi.serve_public)  # before the catch-all
-    app.router.add_route("*", "/{tail:.*}", gateway)
     return app
 
 
 async def init_admin(public: web.Application) -> web.Application:
-    return init_admin_app(public, ADMIN_SHARED)
+    return init_admin_app(public)
 
 
-def server_args(settings: GatewaySettings) -> dict[str, Any]:
-    """Parser limits for the public server, so oversize requests reach the WAF (see waf/limits)."""
-    limits = Limits(
-        max_url_bytes=settings.waf_max_url_bytes,
+def framing_limits(settings: GatewaySettings) -> FramingLimits:
+    return FramingLimits(
+        max_target_bytes=settings.waf_max_url_bytes,
         max_header_bytes=settings.waf_max_header_bytes,
         max_headers=settings.waf_max_headers,
-        max_body_bytes=settings.waf_max_body_bytes,
     )
-    return dict(server_handler_args(limits))
 
 
-async def _components(app: web.Application) -> AsyncIterator[None]:
-    # The proxy opens its own CLIENT span per upstream attempt (named by upstream, which the
-    # service map uses); the generic aiohttp instrumentation would add a second one per request.
-    AioHttpClientInstrumentor.uninstrument_session(app[HTTP_CLIENT])
-    settings = app[keys.GATEWAY_SETTINGS]
-    db = app[STORE].db
-    registry = app[METRICS].registry
-    api_keys = ApiKeyStore(
-        db["api_keys"],
-        cache_seconds=settings.api_key_cache_seconds,
-        cache_size=settings.api_key_cache_size,
-    )
-    plans = PlanStore(db["plans"], cache_seconds=settings.plan_cache_seconds)
-    quotas = Quotas(db["quota_usage"], max_keys=settings.quota_max_keys)
-    metering = Metering(
-        db["usage"],
-        app[BUS],
-        flush_seconds=settings.usage_flush_seconds,
-        registry=registry,
-        quotas=quotas,
-    )
-    await app[STORE].ensure_indexes(
-        {**api_keys.indexes(), **plans.indexes(), **quotas.indexes(), **metering.indexes()}
-    )
-    platform = settings.platform
-    verifier = None
-    if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
-        verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
-    app[keys.API_KEYS] = api_keys
-    app[keys.PLANS] = plans
-    app[keys.AUTH] = ZoneAuthenticator(
-        settings, verifier=verifier, api_keys=api_keys, registry=registry
-    )
-    identities = app[IDENTITIES]
-    gatekeeper = Gatekeeper(
-        settings.waitingroom_jwks_url,
-        session=app[HTTP_CLIENT],
-        identity=lambda: identities.as_service(WAITINGROOM),
-        registry=registry,
-    )
-    app[keys.ZONES] = gatekeeper
-    app[keys.LIMITER] = Limiter(
-        settings, plans=plans, registry=registry, workers=settings.workers, quotas=quotas
-    )
-    app[keys.METERING] = metering
-    await metering.start()
-    try:
-        yield
-    finally:
-        await metering.stop()
-        await gatekeeper.close()
-        if verifier is not None:
-            await verifier.close()
+def build_plane(app: web.Application) -> Plane:
+    """The public data plane over a set-up core app (its Components exist)."""
+    parts = app[COMPONENTS]
+    pipeline = Pipeline(parts, app[METRICS], local_routes(app))
+    trusted = parts.trusted_proxies
+    waf = parts.waf
+
+    def client(peer: str, head: Head, secure: bool) -> ClientInfo:
+        return resolve(peer, head.raw_headers, trusted, secure=secure)
+
+    def refused(peer: str, exc: FramingError) -> None:
+        if exc.rule_id is not None:  # a size limit: counted and logged as the WAF's
+            waf.journal.record_refusal(peer, exc.rule_id, exc.status)
+        else:
+            log.info("refused a malformed request from %s: %s", peer, exc.detail)
+
+    plane = Plane(pipeline, limits=framing_limits(parts.settings), resolve=client, refused=refused)
+    plane.on_sweep.append(pipeline.sweep)
+    plane.on_stop.append(pipeline.close)
+    return plane
+
+
+async def serve_public(
+    app: web.Application, host: str, port: int, *, reuse_port: bool = False
+) -> Plane:
+    plane = build_plane(app)
+    await plane.listen(host, port, reuse_port=reuse_port)
+    return plane
+
+
+def _components(settings: GatewaySettings, routing: Routing, waf: Waf) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        # The JWKS and waiting-room calls need no CLIENT span per request of their own.
+        AioHttpClientInstrumentor.uninstrument_session(app[HTTP_CLIENT])
+        async with open_components(
+            settings,
+            db=app[STORE].db,
+            bus=app[BUS],
+            session=app[HTTP_CLIENT],
+            registry=app[METRICS].registry,
+            identities=app[IDENTITIES],
+            routing=routing,
+            waf=waf,
+        ) as components:
+            await app[STORE].ensure_indexes(indexes(components))
+            app[COMPONENTS] = components
+            yield
+
+    return context
 
 
 async def _reload_on_sighup(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
-    routing = app[keys.ROUTING]
 
     def reload() -> None:
+        routing = app[COMPONENTS].routing
         try:
             routing.reload()
         except RouteTableError as exc:

@@ -21,7 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "service": request.app[SERVICE_NAME]})
 
 
-async def _run(check: ReadinessCheck) -> bool:
+async def run_check(check: ReadinessCheck) -> bool:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
             return await check()
@@ -31,7 +31,7 @@ async def _run(check: ReadinessCheck) -> bool:
 
 async def readyz(request: web.Request) -> web.Response:
     checks = request.app[READINESS]
-    results = await asyncio.gather(*(_run(check) for check in checks.values()))
+    results = await asyncio.gather(*(run_check(check) for check in checks.values()))
     status = dict(zip(checks, results, strict=True))
     ready = all(results)
     body = {"status": "ready" if ready else "not ready", "checks": status}

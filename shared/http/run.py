@@ -20,13 +20,22 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from shared.settings import ServiceSettings
 
 AppFactory = Callable[[], Awaitable[web.Application]]
+
+
+class PublicServer(Protocol):
+    async def stop(self, grace: float) -> None: ...
+
+
+# Serves the public port itself over the set-up app (the gateway's data plane): app, host,
+# port, reuse_port. Without one, the app is served by aiohttp.
+ServePublic = Callable[[web.Application, str, int, bool], Awaitable[PublicServer]]
 WORKER_ENV = "SURGE_WORKER_INDEX"
 log = logging.getLogger("shared.http.run")
 
@@ -39,13 +48,14 @@ def run_service(
     admin: AppFactory | None = None,
     admin_address: tuple[str, int] | None = None,
     handler_args: dict[str, Any] | None = None,
+    public: ServePublic | None = None,
 ) -> None:
     from shared.telemetry import configure_logging
 
     configure_logging(service, settings.platform)
     if settings.workers > 1 and WORKER_ENV not in os.environ:
         sys.exit(_supervise(service, settings.workers))
-    coro = _serve(service, settings, init_app, admin, admin_address, handler_args or {})
+    coro = _serve(service, settings, init_app, admin, admin_address, handler_args or {}, public)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency, but optional at run time
@@ -61,6 +71,7 @@ async def _serve(
     admin: AppFactory | None,
     admin_address: tuple[str, int] | None,
     handler_args: dict[str, Any],
+    public: ServePublic | None = None,
 ) -> None:
     from shared.telemetry import configure_telemetry
 
@@ -68,15 +79,22 @@ async def _serve(
     grace = settings.platform.shutdown_grace_seconds
     shared_port = settings.workers > 1
     runners: list[web.AppRunner] = []
+    served: PublicServer | None = None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
         app = await init_app()
-        runners.append(
-            await _start(app, settings.host, settings.port, grace, shared_port, handler_args)
-        )
+        if public is None:
+            runners.append(
+                await _start(app, settings.host, settings.port, grace, shared_port, handler_args)
+            )
+        else:
+            runner = web.AppRunner(app, handle_signals=False)
+            await runner.setup()  # the app's resources, served by `public`
+            runners.append(runner)
+            served = await public(app, settings.host, settings.port, shared_port)
         # Admin APIs hold per-process state, so only the first worker serves them.
         if admin is not None and admin_address and os.environ.get(WORKER_ENV, "0") == "0":
             admin_app = await admin()
@@ -91,6 +109,8 @@ async def _serve(
         await stop.wait()
         log.info("%s stopping (grace %.1fs)", service, grace)
     finally:
+        if served is not None:
+            await served.stop(grace)
         for runner in reversed(runners):
             await runner.cleanup()
         telemetry.shutdown()

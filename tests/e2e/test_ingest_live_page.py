@@ -20,13 +20,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from services.notifier.app import init_app as init_notifier
 from services.notifier.keys import WS_SERVER
 from shared.http.app import kafka_bus
 from shared.settings import PlatformSettings
 from tests import notifier_support
+from tests.gateway_support import serving
 from tests.ingest_support import CHROME, GOOGLEBOT, Replica, running_ingest
 from tests.notifier_support import JWT_SECRET
 
@@ -72,13 +72,11 @@ async def edge(kafka_env: str, unique: str) -> AsyncIterator[tuple[str, Replica]
             routes_yaml=routes(ingest_url, f"http://127.0.0.1:{notifier[WS_SERVER].port}"),
             platform=platform,
         )
-        gateway = await stack.enter_async_context(
-            TestClient(TestServer(await init_gateway(settings, bus=kafka_bus)))
-        )
+        gateway = await stack.enter_async_context(serving(settings, bus=kafka_bus))
         async with asyncio.timeout(30):
             while (await notifier_http.get("/readyz")).status != 200:
                 await asyncio.sleep(0.1)
-        yield str(gateway.make_url("")).rstrip("/"), ingest
+        yield gateway.url, ingest
 
 
 async def answer(proc: asyncio.subprocess.Process) -> dict[str, Any]:

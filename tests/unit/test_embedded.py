@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.routetable import expand_addresses
+from services.gateway.routing.table import expand_addresses
 from shared.stack import ferretdb, kafka, secretsfile
 from shared.stack.servers import EMBEDDED, MissingToolError, require_tools
 

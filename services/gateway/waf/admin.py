@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.gateway import keys
+from services.gateway.components import COMPONENTS
 from services.gateway.waf.ipsets import parse_ip
 from shared.http.problems import Problem
 
@@ -39,7 +39,7 @@ def _address(text: str) -> str:
 
 @routes.get("/admin/waf/blocks")
 async def list_blocks(request: web.Request) -> web.Response:
-    waf = request.app[keys.WAF]
+    waf = request.app[COMPONENTS].waf
     now = datetime.now(UTC)
     blocks = [
         {
@@ -55,7 +55,7 @@ async def list_blocks(request: web.Request) -> web.Response:
 
 @routes.post("/admin/waf/blocks")
 async def add_block(request: web.Request) -> web.Response:
-    waf = request.app[keys.WAF]
+    waf = request.app[COMPONENTS].waf
     try:
         order = ManualBlock.model_validate_json(await request.read())
     except ValidationError as exc:
@@ -68,7 +68,7 @@ async def add_block(request: web.Request) -> web.Response:
 
 @routes.delete("/admin/waf/blocks/{ip}")
 async def remove_block(request: web.Request) -> web.Response:
-    waf = request.app[keys.WAF]
+    waf = request.app[COMPONENTS].waf
     address = _address(request.match_info["ip"])
     if not waf.unblock_address(address):
         raise Problem(404, f"{address} is not blocked")
@@ -77,5 +77,5 @@ async def remove_block(request: web.Request) -> web.Response:
 
 @routes.get("/admin/waf/rules")
 async def list_rules(request: web.Request) -> web.Response:
-    waf = request.app[keys.WAF]
+    waf = request.app[COMPONENTS].waf
     return web.json_response({"rules": waf.rule_summaries()})

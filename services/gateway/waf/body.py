@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from aiohttp import web
-
-from services.gateway.routetable import Route
+from services.gateway.request import Request
+from services.gateway.routing.table import Route
 from services.gateway.waf import builtin
 from services.gateway.waf.limits import BodyTooLargeError, read_bounded
 from services.gateway.waf.validation import (
@@ -65,7 +64,7 @@ def _kind(content_type: str) -> str | None:
     return None
 
 
-async def _read_prefix(request: web.BaseRequest, want: int, limit: int) -> tuple[bytes, bool]:
+async def _read_prefix(request: Request, want: int, limit: int) -> tuple[bytes, bool]:
     """At least `want`+1 bytes of the body (or all of it); True when the body is complete."""
     chunks: list[bytes] = []
     total = 0
@@ -87,7 +86,7 @@ class BodyInspector:
         self._validators = SchemaValidators()
 
     async def inspect(
-        self, request: web.BaseRequest, route: Route, limit: int, *, signatures: bool
+        self, request: Request, route: Route, limit: int, *, signatures: bool
     ) -> BodyOutcome:
         kind = _kind(request.content_type)
         if route.waf.body_schema is not None:
@@ -112,7 +111,7 @@ class BodyInspector:
 
     async def _validate(
         self,
-        request: web.BaseRequest,
+        request: Request,
         schema: Mapping[str, Any],
         kind: str | None,
         limit: int,

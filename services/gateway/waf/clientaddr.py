@@ -1,11 +1,9 @@
-"""The client address the WAF keys its IP rules on: the one `clientip.resolve` settled on."""
+"""The client address the WAF keys its IP rules on: the one the data plane settled on."""
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from services.gateway.clientip import client_info
+from services.gateway.request import Request
 
 
-def client_address(request: web.BaseRequest) -> str:
-    return client_info(request).address
+def client_address(request: Request) -> str:
+    return request.client.address

@@ -18,10 +18,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.gateway.cors import SecurityHeaders, is_preflight
-from services.gateway.routetable import Route, RouteWaf
+from services.gateway.request import Request
+from services.gateway.routing.table import Route, RouteWaf
 from services.gateway.waf import builtin
-from services.gateway.waf.aiohttp_view import request_view
 from services.gateway.waf.body import BodyInspector
 from services.gateway.waf.clientaddr import client_address
 from services.gateway.waf.config import WafSettings, parse_ids
@@ -30,13 +29,12 @@ from services.gateway.waf.ipsets import Access, IpAccess, parse_ip
 from services.gateway.waf.journal import Journal
 from services.gateway.waf.limits import (
     BodyTooLargeError,
-    HandlerArgs,
     Limits,
     header_bytes,
     iter_bounded,
-    server_handler_args,
     url_bytes,
 )
+from services.gateway.waf.planeview import request_view
 from services.gateway.waf.policy import DEFAULT_CONTENT_TYPES, DEFAULT_POLICY, Policy
 from services.gateway.waf.ratebased import Block, Clock, RateBasedRule
 from services.gateway.waf.signatures import RULES_BY_ID
@@ -44,8 +42,6 @@ from services.gateway.waf.summaries import rule_summaries
 from services.gateway.waf.verdict import Hit, Verdict
 from services.gateway.waf.view import RequestView
 
-BODY_PREFIX = web.RequestKey("waf_body_prefix", bytes)
-BODY_REJECTION = web.RequestKey("waf_body_rejection", web.HTTPException)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _SCREENED_ENTRIES = 4096
 _POLICIES = 1024
@@ -87,21 +83,15 @@ class Waf:
         self.body = BodyInspector(
             inspect_bytes=settings.waf_body_inspect_bytes, oversize=settings.waf_body_oversize
         )
-        self.security_headers = SecurityHeaders(enabled=settings.security_headers)
         self.journal = Journal(registry if registry is not None else CollectorRegistry())
         self.journal.track_blocks(lambda: sum(1 for _ in self.rate.active_blocks()))
-
-    @property
-    def handler_args(self) -> HandlerArgs:
-        """Pass to the public server so oversize requests reach `inspect` (see limits.py)."""
-        return server_handler_args(self.limits)
 
     def body_limit(self, route: Route | None) -> int:
         if route is not None and route.waf.max_body_bytes is not None:
             return route.waf.max_body_bytes
         return self.limits.max_body_bytes
 
-    async def inspect(self, request: web.Request, route: Route | None) -> bytes | None:
+    async def inspect(self, request: Request, route: Route | None) -> bytes | None:
         """Raise a problem (400/403/405/413/414/415/431) or let the request on.
 
         Returns the body when it had to be read whole (inspection, schema validation); None
@@ -110,7 +100,7 @@ class Waf:
         address = client_address(request)
         self._check_address(request, address)
         self._check_sizes(request, address, route)
-        if route is not None and not route.allows(request.method) and not is_preflight(request):
+        if route is not None and not route.allows(request.method) and not _is_preflight(request):
             detail = f"{request.method} is not allowed on this route"
             allow = {"Allow": allowed_methods_header(route)}
             raise self._reject(request, address, builtin.METHOD, "method", 405, detail, allow)
@@ -150,10 +140,10 @@ class Waf:
             cached = self._policies[id(waf)] = (waf, policy)
         return cached[1]
 
-    async def stream_body(self, request: web.Request, route: Route | None) -> AsyncIterator[bytes]:
+    async def stream_body(self, request: Request, route: Route | None) -> AsyncIterator[bytes]:
         """The body for the proxy, bounded by the route's limit (raises a 413 problem past it)."""
         limit = self.body_limit(route)
-        prefix = request.get(BODY_PREFIX, b"")
+        prefix = request.body_prefix
         if prefix:
             yield prefix
         try:
@@ -161,16 +151,8 @@ class Waf:
                 yield chunk
         except BodyTooLargeError:
             problem = self._body_too_large(request, client_address(request), limit)
-            request[BODY_REJECTION] = problem
+            request.body_rejection = problem
             raise problem from None
-
-    def body_rejection(self, request: web.Request) -> web.HTTPException | None:
-        """The 413 `stream_body` raised, if any.
-
-        aiohttp's client wraps an exception from a request-body iterator in a
-        ClientConnectionError; the proxy asks here whether to answer 413 instead of 502.
-        """
-        return request.get(BODY_REJECTION)
 
     # --- operator controls (admin API) -----------------------------------------------------
 
@@ -209,7 +191,7 @@ class Waf:
             self._screened[address] = screened
         return screened
 
-    def _check_address(self, request: web.Request, address: str) -> None:
+    def _check_address(self, request: Request, address: str) -> None:
         access, key = self._screen(address)
         if access is Access.DENIED:
             raise self._reject(request, address, builtin.IP_DENY, "client-ip", 403)
@@ -231,7 +213,7 @@ class Waf:
         detail = f"client address blocked for {self.rate.block_seconds:g} s: {block.reason}"
         raise self._reject(request, address, builtin.RATE_BASED, "client-ip", 403, detail, retry)
 
-    def _check_sizes(self, request: web.Request, address: str, route: Route | None) -> None:
+    def _check_sizes(self, request: Request, address: str, route: Route | None) -> None:
         limits = self.limits
         if url_bytes(request) > limits.max_url_bytes:
             detail = f"the URL is longer than {limits.max_url_bytes} bytes"
@@ -252,7 +234,7 @@ class Waf:
 
     async def _inspect_body(
         self,
-        request: web.Request,
+        request: Request,
         address: str,
         route: Route,
         view: RequestView | None,
@@ -283,10 +265,10 @@ class Waf:
             rule = builtin.BODY_SCHEMA
             raise self._reject(request, address, rule, "body", 400, detail, extra=extra)
         if outcome.body is None:
-            request[BODY_PREFIX] = outcome.prefix
+            request.body_prefix = outcome.prefix
         return outcome.body
 
-    def _block(self, request: web.Request, address: str, verdict: Verdict) -> web.HTTPException:
+    def _block(self, request: Request, address: str, verdict: Verdict) -> web.HTTPException:
         """The 403 for a verdict over its threshold, naming its strongest rule."""
         decisive = verdict.decisive
         assert decisive is not None  # a blocking verdict has scored
@@ -300,7 +282,7 @@ class Waf:
         return self._reject(request, address, rule.id, decisive.location, 403, detail, extra=extra)
 
     def _record_hits(
-        self, request: web.Request, address: str, verdict: Verdict, skip: Hit | None = None
+        self, request: Request, address: str, verdict: Verdict, skip: Hit | None = None
     ) -> None:
         """Report-only hits are logged (`count`); hits that only scored are counted quietly."""
         for hit in verdict.hits:
@@ -311,13 +293,13 @@ class Waf:
                 request, address, hit.rule.id, hit.location, action, quiet=not hit.report_only
             )
 
-    def _body_too_large(self, request: web.Request, address: str, limit: int) -> web.HTTPException:
+    def _body_too_large(self, request: Request, address: str, limit: int) -> web.HTTPException:
         detail = f"the request body is larger than {limit} bytes"
         return self._reject(request, address, builtin.SIZE_BODY, "body", 413, detail)
 
     def _reject(
         self,
-        request: web.Request,
+        request: Request,
         address: str,
         rule_id: str,
         target: str,
@@ -336,6 +318,16 @@ def _key(address: str) -> str:
     """One key per client whatever the spelling (::ffff:192.0.2.1 is 192.0.2.1)."""
     parsed = parse_ip(address)
     return str(parsed) if parsed is not None else address
+
+
+def _is_preflight(request: Request) -> bool:
+    """A CORS preflight: the method allow-list does not apply to it (the gateway answers it)."""
+    headers = request.headers
+    return (
+        request.method == "OPTIONS"
+        and "Origin" in headers
+        and "Access-Control-Request-Method" in headers
+    )
 
 
 def _needs_body(route: Route, method: str) -> bool:

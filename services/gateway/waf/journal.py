@@ -10,9 +10,10 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client import Counter as PromCounter
+
+from services.gateway.request import Request
 
 logger = logging.getLogger("surge.gateway.waf")
 
@@ -39,7 +40,7 @@ class Journal:
 
     def record(
         self,
-        request: web.BaseRequest,
+        request: Request,
         address: str,
         rule_id: str,
         target: str,
@@ -67,4 +68,16 @@ class Journal:
                 "method": request.method,
                 "path": path,
             },
+        )
+
+    def record_refusal(self, address: str, rule_id: str, status: int) -> None:
+        """A request refused while it was framed (414/431 past the limit): no request view."""
+        self.hits[rule_id] += 1
+        self._matches.labels(rule_id=rule_id, action="block").inc()
+        logger.warning(
+            "waf block rule=%s ip=%s status=%d (refused while reading the request)",
+            rule_id,
+            address,
+            status,
+            extra={"waf_action": "block", "rule_id": rule_id, "client_ip": address},
         )

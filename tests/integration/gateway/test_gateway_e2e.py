@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 
-from services.gateway import keys
+from services.gateway.components import COMPONENTS
 from shared.bus.memory import MemoryBus
 from shared.events.contracts.gateway import USAGE_REPORTED
 from shared.http.keys import BUS, METRICS
@@ -120,7 +120,7 @@ async def test_api_key_lifecycle_limits_and_usage() -> None:
         assert refused.headers["RateLimit"].startswith('"key";r=0;')
         assert '"key";q=3' in refused.headers["RateLimit-Policy"]
 
-        assert await gw.app[keys.METERING].flush() >= 1
+        assert await gw.app[COMPONENTS].metering.flush() >= 1
         usage = await admin(gw, "GET", f"/admin/usage/{key_id}", 200)
         assert usage["routes"]["keyed"] == {"requests": 4, "throttled": 1, "quota_used": 3}
         assert usage["quotas"]["day"]["used"] == 3

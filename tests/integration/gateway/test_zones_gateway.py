@@ -11,19 +11,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import jwt
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import SecretStr
 
-from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from services.shop.app import init_app as init_shop
 from services.shop.settings import ShopSettings
 from shared.bus.memory import MemoryBus
 from shared.settings import PlatformSettings
+from tests.gateway_support import PlaneClient, serving
 from tests.waitingroom_support import (
     ADMIN,
     ADMIN_TOKEN,
@@ -53,7 +53,7 @@ routes:
 
 @dataclass
 class Stack:
-    gateway: TestClient[web.Request, web.Application]
+    gateway: PlaneClient
     room: Replica
 
     async def admitted_token(self, sub: str, zone: str = "show") -> str:
@@ -85,8 +85,11 @@ async def stack() -> AsyncIterator[Stack]:
                 waitingroom_jwks_url=room_url + "/waitingroom/.well-known/jwks.json",
                 platform=platform,
             )
-            gateway_app = await init_gateway(settings, bus=lambda _p, _s: MemoryBus())
-            async with TestClient(TestServer(gateway_app)) as gateway:
+            async with (
+                serving(settings) as served,
+                aiohttp.ClientSession(base_url=served.url) as session,
+            ):
+                gateway = PlaneClient(session, "127.0.0.1", served.port)
                 for zone, ttl in (("show", 3600), ("other", 3600), ("old", 60)):
                     await room.create(zone, admit_per_minute=0, session_ttl=ttl)
                 yield Stack(gateway, room)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import AsyncIterator
-from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 
-from services.gateway.app import init_app as init_gateway
 from services.gateway.settings import GatewaySettings
 from shared.http.app import kafka_bus
 from shared.settings import PlatformSettings
+from tests.gateway_support import PlaneClient, serving
 from tests.ingest_support import JWT_SECRET, Replica, bearer, events_of, running_ingest
 
 pytestmark = pytest.mark.integration
@@ -24,17 +23,20 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 async def through(
     kafka_env: str, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[tuple[TestClient[Any, Any], Replica]]:
+) -> AsyncIterator[tuple[PlaneClient, Replica]]:
     platform = PlatformSettings().model_copy(update={"auth_jwt_secret": SecretStr(JWT_SECRET)})
     async with running_ingest(platform=platform) as ingest:
         monkeypatch.setenv("INGEST_URL", str(ingest.http.make_url("")).rstrip("/"))
-        gateway = await init_gateway(GatewaySettings(platform=platform), bus=kafka_bus)
-        async with TestClient(TestServer(gateway)) as http:
-            yield http, ingest
+        settings = GatewaySettings(platform=platform)
+        async with (
+            serving(settings, bus=kafka_bus) as gateway,
+            aiohttp.ClientSession(base_url=gateway.url) as session,
+        ):
+            yield PlaneClient(session, "127.0.0.1", gateway.port), ingest
 
 
 async def test_the_routes_of_routes_yaml_front_the_ingest(
-    through: tuple[TestClient[Any, Any], Replica], unique: str
+    through: tuple[PlaneClient, Replica], unique: str
 ) -> None:
     http, ingest = through
     program = f"p{unique}"

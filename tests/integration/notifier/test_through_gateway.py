@@ -3,16 +3,15 @@ this process), subprotocol authentication proxied through, a publication pushed 
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr
 from websockets.asyncio.client import connect
 
-from services.gateway.app import init_app as init_gateway
-from services.gateway.app import server_args
 from services.gateway.settings import GatewaySettings
 from shared.bus.memory import MemoryBus
 from shared.settings import PlatformSettings
+from tests.gateway_support import PlaneClient, serving
 from tests.notifier_support import (
     JWT_SECRET,
     recv_json,
@@ -41,9 +40,12 @@ async def test_a_client_behind_the_gateway_gets_its_publication() -> None:
         ws_url = notifier.ws_url.replace("ws://", "http://").removesuffix("/ws")
         platform = PlatformSettings(auth_jwt_secret=SecretStr(JWT_SECRET))
         settings = GatewaySettings(routes_yaml=routes(http_url, ws_url), platform=platform)
-        gateway = await init_gateway(settings, bus=lambda _p, _s: MemoryBus())
-        async with TestClient(TestServer(gateway, **server_args(settings))) as edge:
-            url = str(edge.make_url("/ws")).replace("http://", "ws://")
+        async with (
+            serving(settings) as served,
+            aiohttp.ClientSession(base_url=served.url) as session,
+        ):
+            edge = PlaneClient(session, "127.0.0.1", served.port)
+            url = served.url.replace("http://", "ws://") + "/ws"
             offered = ["surge.v1", f"bearer.{token('dana')}"]
             async with connect(url, subprotocols=offered) as ws:  # type: ignore[arg-type]
                 assert ws.subprotocol == "surge.v1"

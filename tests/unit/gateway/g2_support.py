@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
+import aiohttp
+from prometheus_client import CollectorRegistry
 
-from services.gateway.clientip import CLIENT, ClientInfo
-from services.gateway.routetable import Route
+from services.gateway.components import Components, open_components
+from services.gateway.request import ClientInfo, Request
+from services.gateway.routing.table import Route
+from services.gateway.settings import GatewaySettings
+from shared.http.identity import Identities
+from shared.store import Store
 
 
 class FakeTime:
@@ -77,11 +83,16 @@ def route(**fields: Any) -> Route:
 
 
 def request(
-    headers: dict[str, str] | None = None, *, ip: str = "198.51.100.7", path: str = "/x"
-) -> web.Request:
-    made = make_mocked_request("GET", path, headers=headers or {})
-    made[CLIENT] = ClientInfo(ip, "http", ip)
-    return made
+    headers: dict[str, str] | None = None,
+    *,
+    ip: str = "198.51.100.7",
+    path: str = "/x",
+    method: str = "GET",
+    proto: str = "http",
+) -> Request:
+    """A request view as the data plane builds it from a parsed head."""
+    raw = [(name.encode(), value.encode()) for name, value in (headers or {}).items()]
+    return Request(method, path, raw, client=ClientInfo(ip, proto, ip))
 
 
 class CountingCollection:
@@ -97,3 +108,22 @@ class CountingCollection:
     async def find_one(self, *args: Any, **kwargs: Any) -> Any:
         self.find_one_calls += 1
         return await self.inner.find_one(*args, **kwargs)
+
+
+@asynccontextmanager
+async def components(store: Store, **parts: Any) -> AsyncIterator[Components]:
+    """The gateway's real components over the test's database (no bus), as the app builds them."""
+    settings = GatewaySettings()
+    async with (
+        aiohttp.ClientSession() as session,
+        open_components(
+            settings,
+            db=store.db,
+            bus=None,
+            session=session,
+            registry=CollectorRegistry(),
+            identities=Identities(settings.platform, "gateway", verify_requests=False),
+            **parts,
+        ) as built,
+    ):
+        yield built

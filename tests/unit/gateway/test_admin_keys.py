@@ -10,16 +10,11 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.gateway import keys
-from services.gateway.admin_keys import routes
-from services.gateway.apikeys import ApiKeyStore
-from services.gateway.identity import Identity
-from services.gateway.limits import Limiter
-from services.gateway.metering import Metering
-from services.gateway.plans import PlanStore
-from services.gateway.quotas import Quotas
+from services.gateway.admin.keys import routes
+from services.gateway.auth.identity import Identity
+from services.gateway.components import COMPONENTS
 from shared.store import Store
-from tests.unit.gateway.g2_support import FakeTime, LimitTestSettings, route
+from tests.unit.gateway.g2_support import components, route
 
 pytestmark = pytest.mark.unit
 
@@ -28,15 +23,12 @@ GOLD: dict[str, Any] = {"id": "gold", "name": "Gold", "rate": 50, "burst": 100, 
 
 
 @pytest.fixture
-async def app(store: Store) -> web.Application:
+async def app(store: Store) -> AsyncIterator[web.Application]:
     app = web.Application()
-    app[keys.API_KEYS] = ApiKeyStore(store.db["api_keys"])
-    app[keys.PLANS] = plans = PlanStore(store.db["plans"])
-    quotas = Quotas(store.db["quota_usage"])
-    app[keys.LIMITER] = Limiter(LimitTestSettings(), plans=plans, clock=FakeTime(), quotas=quotas)
-    app[keys.METERING] = Metering(store.db["usage"], None, quotas=quotas)
-    app.add_routes(routes)
-    return app
+    async with components(store) as parts:
+        app[COMPONENTS] = parts
+        app.add_routes(routes)
+        yield app
 
 
 @pytest.fixture
@@ -120,9 +112,9 @@ async def test_a_key_is_shown_once_and_never_listed_with_secrets(
     one = await client.get(f"/admin/keys/{key['id']}")
     assert secret not in await one.text()
 
-    assert await app[keys.API_KEYS].authenticate(plaintext) is not None
+    assert await app[COMPONENTS].api_keys.authenticate(plaintext) is not None
     assert (await client.delete(f"/admin/keys/{key['id']}")).status == 204
-    assert await app[keys.API_KEYS].authenticate(plaintext) is None
+    assert await app[COMPONENTS].api_keys.authenticate(plaintext) is None
     revoked = await (await client.get(f"/admin/keys/{key['id']}")).json()
     assert revoked["revoked_at"] is not None
     active = await (await client.get("/admin/keys", params={"include_revoked": "false"})).json()
@@ -154,8 +146,8 @@ async def test_usage_per_route_and_period(client: Client, app: web.Application) 
     await client.post("/admin/plans", json=GOLD)
     key = await (await client.post("/admin/keys", json={"name": "k", "plan_id": "gold"})).json()
     identity = Identity(kind="api_key", key_id=key["id"], plan_id="gold")
-    await app[keys.LIMITER].quotas.reserve(key["id"], {"day": 1000})
-    metering = app[keys.METERING]
+    await app[COMPONENTS].limiter.quotas.reserve(key["id"], {"day": 1000})
+    metering = app[COMPONENTS].metering
     metering.record(identity, route(id="orders"), 200)
     await metering.flush()
     metering.record(identity, route(id="orders"), 429, throttled=True)

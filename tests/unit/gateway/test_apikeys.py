@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from services.gateway.apikeys import ApiKeyStore
+from services.gateway.auth.apikeys import ApiKeyStore
 from shared.store import Store
 from tests.unit.gateway.g2_support import CountingCollection, FakeTime
 

@@ -10,11 +10,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pymongo.errors import PyMongoError
 
-from services.gateway.apikeys import ApiKeyStore
-from services.gateway.auth import Authenticator
-from services.gateway.clientip import ClientInfo
-from services.gateway.headers import upstream_request_headers
-from services.gateway.identity import Identity
+from services.gateway.auth.apikeys import ApiKeyStore
+from services.gateway.auth.authenticator import Authenticator
+from services.gateway.auth.identity import Identity
+from services.gateway.dataplane.clientip import ClientInfo
+from services.gateway.dataplane.headers import upstream_head
 from shared.http.identity import IDENTITY_HEADER
 from shared.http.problems import Problem
 from shared.security import JwtVerifier, issue_hs256
@@ -231,15 +231,16 @@ def test_the_identity_is_forwarded_signed_and_client_copies_are_dropped() -> Non
         "x-surge-anything-added-later": "1",
         "X-Request-ID": "req-12345678",
     }
-    headers = upstream_request_headers(
+    head = upstream_head(
         request(forged),
+        b"/x",
+        b"upstream",
         ClientInfo("1.2.3.4", "http", "1.2.3.4"),
-        "rid-1",
-        assertion,
-        keep_length=True,
+        [(IDENTITY_HEADER.encode(), value.encode())],
     )
-    surge = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-surge-")}
-    assert surge == {"x-surge-identity": value}
+    lines = [line.split(b": ", 1) for line in head.split(b"\r\n")[1:] if line]
+    surge = {k.lower(): v for k, v in lines if k.lower().startswith(b"x-surge-")}
+    assert surge == {b"x-surge-identity": value.encode()}
 
 
 async def test_an_unreachable_key_store_is_503_not_a_refusal() -> None:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.gateway.breaker import Breaker, State
-from services.gateway.retrybudget import RetryBudget, backoff_seconds
-from services.gateway.routetable import CircuitBreaker, Retries
+from services.gateway.routing.breaker import Breaker, State
+from services.gateway.routing.retries import RetryBudget, backoff_seconds
+from services.gateway.routing.table import CircuitBreaker, Retries
 from tests.clock import ManualClock
 
 pytestmark = pytest.mark.unit

@@ -2,27 +2,31 @@
 
 from __future__ import annotations
 
-import pytest
-from aiohttp.test_utils import make_mocked_request
+from collections.abc import Sequence
 
-from services.gateway.clientip import resolve
-from shared.security.networks import parse_networks
+import pytest
+
+from services.gateway.dataplane.clientip import resolve as resolve_client
+from services.gateway.request import ClientInfo
+from shared.security.networks import Network, parse_networks
 
 pytestmark = pytest.mark.unit
 
 
-def request(peer: str, xff: str | None = None, proto: str | None = None):  # type: ignore[no-untyped-def]
-    headers = {}
+def resolve(args: tuple[str, list[tuple[bytes, bytes]]], trusted: Sequence[Network]) -> ClientInfo:
+    return resolve_client(*args, trusted)
+
+
+def request(
+    peer: str, xff: str | None = None, proto: str | None = None
+) -> tuple[str, list[tuple[bytes, bytes]]]:
+    """The peer address and the raw header lines, as the plane hands them to `resolve`."""
+    headers = []
     if xff is not None:
-        headers["X-Forwarded-For"] = xff
+        headers.append((b"X-Forwarded-For", xff.encode()))
     if proto is not None:
-        headers["X-Forwarded-Proto"] = proto
-
-    class Transport:
-        def get_extra_info(self, name: str, default: object = None) -> object:
-            return (peer, 1234) if name == "peername" else default
-
-    return make_mocked_request("GET", "/", headers=headers, transport=Transport())
+        headers.append((b"X-Forwarded-Proto", proto.encode()))
+    return peer, headers
 
 
 def test_untrusted_peer_forwarded_headers_are_ignored() -> None:

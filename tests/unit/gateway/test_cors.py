@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ssl
-
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import make_mocked_request
 
-from services.gateway import cors
-from services.gateway.cors import GENERATED_CSP, SecurityHeaders, match_origin
-from services.gateway.routetable import Cors
+from services.gateway.dataplane import cors
+from services.gateway.dataplane.cors import GENERATED_CSP, SecurityHeaders, match_origin
+from services.gateway.dataplane.headers import ResponseHeaders
+from services.gateway.routing.table import Cors
+from tests.unit.gateway.g2_support import request
 from tests.unit.gateway.waf_support import Reply, make_waf, route, serve, table
 
 pytestmark = pytest.mark.unit
@@ -41,8 +39,9 @@ def preflight_headers(origin: str, method: str = "POST", headers: str = "") -> d
     return sent
 
 
-def cors_headers(response: Reply | web.StreamResponse) -> dict[str, str]:
-    return {k: v for k, v in response.headers.items() if k.lower().startswith("access-control-")}
+def cors_headers(response: Reply | ResponseHeaders) -> dict[str, str]:
+    headers = response if isinstance(response, ResponseHeaders) else response.headers
+    return {k: v for k, v in headers.items() if k.lower().startswith("access-control-")}
 
 
 async def test_an_allowed_preflight_is_answered_by_the_gateway() -> None:
@@ -142,43 +141,44 @@ async def test_security_headers_can_be_switched_off() -> None:
 
 
 def test_hsts_only_over_https() -> None:
-    secure = make_mocked_request("GET", "/x", sslcontext=ssl.create_default_context())
-    response = web.Response()
+    secure = request(proto="https")
+    response = ResponseHeaders()
     cors.decorate(secure, response, None, upstream=True)
-    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-    plain = web.Response()
-    cors.decorate(make_mocked_request("GET", "/x"), plain, None, upstream=True)
-    assert "Strict-Transport-Security" not in plain.headers
+    assert (response.get("Strict-Transport-Security") or "").startswith("max-age=")
+    plain = ResponseHeaders()
+    cors.decorate(request(), plain, None, upstream=True)
+    assert "Strict-Transport-Security" not in plain
 
 
 def test_upstream_choices_are_kept_but_gateway_responses_are_locked_down() -> None:
-    request = make_mocked_request("GET", "/x")
-    upstream = web.Response(headers={"X-Frame-Options": "SAMEORIGIN"})
-    cors.decorate(request, upstream, None, upstream=True)
-    assert upstream.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert "Content-Security-Policy" not in upstream.headers
-    generated = web.Response(headers={"X-Frame-Options": "SAMEORIGIN"})
-    cors.decorate(request, generated, None)
-    assert generated.headers["X-Frame-Options"] == "DENY"
-    assert generated.headers["Content-Security-Policy"] == GENERATED_CSP
+    upstream = ResponseHeaders.of({"X-Frame-Options": "SAMEORIGIN"}.items())
+    cors.decorate(request(), upstream, None, upstream=True)
+    assert upstream["X-Frame-Options"] == "SAMEORIGIN"
+    assert "Content-Security-Policy" not in upstream
+    generated = ResponseHeaders.of({"X-Frame-Options": "SAMEORIGIN"}.items())
+    cors.decorate(request(), generated, None)
+    assert generated["X-Frame-Options"] == "DENY"
+    assert generated["Content-Security-Policy"] == GENERATED_CSP
 
 
 def test_upstream_cors_headers_are_replaced_on_a_cors_route() -> None:
-    request = make_mocked_request("GET", "/x", headers={"Origin": "https://evil.test"})
-    upstream = web.Response(headers={"Access-Control-Allow-Origin": "*", "Vary": "Accept-Encoding"})
-    cors.decorate(request, upstream, route(cors=STRICT), upstream=True)
+    evil = request({"Origin": "https://evil.test"})
+    upstream = ResponseHeaders.of(
+        {"Access-Control-Allow-Origin": "*", "Vary": "Accept-Encoding"}.items()
+    )
+    cors.decorate(evil, upstream, route(cors=STRICT), upstream=True)
     assert cors_headers(upstream) == {}
-    assert upstream.headers["Vary"] == "Accept-Encoding, Origin"
+    assert upstream["Vary"] == "Accept-Encoding, Origin"
 
 
-def test_decorate_is_idempotent_and_ignores_prepared_responses() -> None:
-    request = make_mocked_request("GET", "/x", headers={"Origin": APP})
-    response = web.Response()
+def test_decorate_is_idempotent() -> None:
+    sent = request({"Origin": APP})
+    response = ResponseHeaders()
     strict = route(cors=STRICT)
-    cors.decorate(request, response, strict, security=SecurityHeaders(enabled=True))
-    cors.decorate(request, response, strict, security=SecurityHeaders(enabled=True))
-    assert response.headers.getall("Vary") == ["Origin"]
-    assert response.headers.getall("Access-Control-Allow-Origin") == [APP]
+    cors.decorate(sent, response, strict, security=SecurityHeaders(enabled=True))
+    cors.decorate(sent, response, strict, security=SecurityHeaders(enabled=True))
+    assert response.getall("Vary") == ["Origin"]
+    assert response.getall("Access-Control-Allow-Origin") == [APP]
 
 
 def test_match_origin_is_case_insensitive_and_explicit_only_when_listed() -> None:

@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from pymongo.errors import PyMongoError
 
-from services.gateway.bucket import BucketMap, TokenBucket
-from services.gateway.identity import Identity
-from services.gateway.limitheaders import PolicyState, rate_limit_headers
-from services.gateway.limits import Admission, Limiter
-from services.gateway.plans import PlanStore, UsagePlan
-from services.gateway.quotas import Quotas
-from services.gateway.routetable import Bucket
+from services.gateway.auth.identity import Identity
+from services.gateway.limits.bucket import BucketMap, TokenBucket
+from services.gateway.limits.headers import rate_limit_headers
+from services.gateway.limits.limiter import Admission, Limiter
+from services.gateway.limits.plans import PlanStore, UsagePlan
+from services.gateway.limits.policy import PolicyState
+from services.gateway.limits.quotas import Quotas
+from services.gateway.routing.table import Bucket
 from shared.http.problems import Problem
 from shared.store import Store
 from tests.unit.gateway.g2_support import (

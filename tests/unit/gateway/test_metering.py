@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.gateway.identity import Identity
-from services.gateway.metering import Metering, UsageRow
-from services.gateway.quotas import Quotas
+from services.gateway.auth.identity import Identity
+from services.gateway.limits.metering import Metering, UsageRow
+from services.gateway.limits.quotas import Quotas
 from shared.bus.memory import MemoryBus
 from shared.events.contracts.gateway import USAGE_REPORTED, UsageReported
 from shared.store import Store

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from services.gateway.quotas import QuotaExceededError, Quotas, period_bounds
+from services.gateway.limits.quotas import QuotaExceededError, Quotas, period_bounds
 from shared.store import Store
 from tests.unit.gateway.g2_support import WallClock, utc
 

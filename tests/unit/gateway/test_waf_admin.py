@@ -8,10 +8,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.gateway import keys
+from services.gateway.components import COMPONENTS
 from services.gateway.waf import Waf
 from services.gateway.waf.admin import routes
+from shared.store import Store
 from tests.clock import ManualClock
+from tests.unit.gateway.g2_support import components
 from tests.unit.gateway.waf_support import make_waf, serve, table
 
 pytestmark = pytest.mark.unit
@@ -28,12 +30,13 @@ def waf(clock: ManualClock) -> Waf:
 
 
 @pytest.fixture
-async def admin(waf: Waf) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+async def admin(waf: Waf, store: Store) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = web.Application()
-    app[keys.WAF] = waf
-    app.add_routes(routes)
-    async with TestClient(TestServer(app)) as client:
-        yield client
+    async with components(store, waf=waf) as parts:
+        app[COMPONENTS] = parts
+        app.add_routes(routes)
+        async with TestClient(TestServer(app)) as client:
+            yield client
 
 
 async def test_blocked_addresses_are_listed_and_can_be_unblocked(

@@ -1,18 +1,15 @@
-"""Size limits through a real aiohttp server started with the WAF's handler_args: 414, 431 and
-413 as problem+json, a chunked body refused mid-stream, aiohttp's own hard caps beyond."""
+"""Size limits through the gateway's data plane: 414, 431 and 413 as problem+json whatever the
+size (the framing stops reading at the limit), a chunked body refused mid-stream."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from services.gateway.waf.limits import HARD_CAP_FACTOR
-from tests.unit.gateway.waf_support import Reply, make_waf, route, serve, table
+from tests.gateway_support import running_gateway
+from tests.unit.gateway.waf_support import Reply, make_waf, serve, table
 
 pytestmark = pytest.mark.unit
 
@@ -21,8 +18,6 @@ ROUTES = table(
     {"id": "small", "prefix": "/small", "upstream": "up", "waf": {"max_body_bytes": 10}},
 )
 KIB = 1024
-SESSION = web.AppKey("session", aiohttp.ClientSession)
-UPSTREAM = web.AppKey("upstream", str)
 
 
 def problem_status(response: Reply) -> int:
@@ -41,10 +36,14 @@ async def test_url_over_the_limit_is_414_and_under_passes() -> None:
         assert (response.json())["rule_id"] == "size-url"
 
 
-async def test_urls_beyond_the_hard_cap_get_aiohttps_plain_400() -> None:
+@pytest.mark.parametrize("size", [8193, 20_000, 200_000])
+async def test_any_url_over_the_limit_is_a_414_problem(size: int) -> None:
+    """aiohttp answered a plain 400 past twice the limit; the plane answers 414 at any length,
+    without reading the rest of the target."""
     async with serve(make_waf(waf_max_url_bytes=8192), ROUTES) as gw:
-        response = await gw.get("/api/" + "a" * (HARD_CAP_FACTOR * 8192 + 100))
-        assert response.status == 400
+        response = await gw.get("/api/" + "a" * (size - len("/api/")))
+        assert response.status == 414
+        assert response.json()["rule_id"] == "size-url"
 
 
 async def test_header_block_over_the_limit_is_431() -> None:
@@ -91,7 +90,7 @@ async def test_the_route_can_lower_the_body_limit() -> None:
 async def test_a_chunked_body_is_refused_mid_stream_at_the_limit(content_type: str) -> None:
     """The 413 arrives although the body was never finished: the gateway stopped reading."""
     async with serve(make_waf(waf_max_body_bytes=64 * KIB), ROUTES) as gw:
-        reader, writer = await asyncio.open_connection(gw.server.host, gw.server.port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
         try:
             writer.write(
                 b"POST /api/upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n"
@@ -150,51 +149,18 @@ async def test_oversize_policy_match_blocks_and_no_match_passes() -> None:
         assert (response.json())["received"] == len(attack)
 
 
-def test_handler_args_leave_room_above_every_limit() -> None:
-    waf = make_waf(waf_max_url_bytes=8192, waf_max_header_bytes=16384, waf_max_headers=100)
-    args = waf.handler_args
-    assert args["max_line_size"] > 8192
-    assert args["max_field_size"] > 16384
-    assert args["max_headers"] > 100
-
-
 async def test_a_proxied_stream_over_the_limit_answers_413_not_502() -> None:
-    """What the proxy does: stream `stream_body` upstream, ask `body_rejection` on failure."""
-    waf = make_waf(waf_max_body_bytes=64 * KIB)
-    target = route(prefix="/")
+    """Through the real gateway: `stream_body` goes upstream as it arrives; past the limit the
+    client gets the WAF's 413, never a 502 for the upstream connection cut short."""
 
-    async def upstream(request: web.Request) -> web.Response:
-        return web.json_response({"received": len(await request.read())})
+    async def chunks(count: int) -> AsyncIterator[bytes]:
+        for _ in range(count):
+            yield b"x" * (16 * KIB)
 
-    async def gateway(request: web.Request) -> web.Response:
-        body = await waf.inspect(request, target)
-        session = request.app[SESSION]
-        data = body if body is not None else waf.stream_body(request, target)
-        try:
-            async with session.post(request.app[UPSTREAM], data=data) as response:
-                return web.json_response(await response.json())
-        except aiohttp.ClientError:
-            rejection = waf.body_rejection(request)
-            if rejection is not None:
-                raise rejection from None
-            raise web.HTTPBadGateway() from None
-
-    upstream_app = web.Application()
-    upstream_app.router.add_post("/", upstream)
-    async with TestServer(upstream_app) as upstream_server, aiohttp.ClientSession() as session:
-        app = web.Application()
-        app[SESSION] = session
-        app[UPSTREAM] = str(upstream_server.make_url("/"))
-        app.router.add_post("/", gateway)
-        async with TestClient(TestServer(app)) as client:
-
-            async def chunks(count: int) -> AsyncIterator[bytes]:
-                for _ in range(count):
-                    yield b"x" * (16 * KIB)
-
-            response = await client.post("/", data=chunks(3))
-            assert response.status == 200
-            assert (await response.json())["received"] == 48 * KIB
-            response = await client.post("/", data=chunks(8))
-            assert response.status == 413
-            assert (await response.json())["rule_id"] == "size-body"
+    async with running_gateway(waf_max_body_bytes=64 * KIB) as gw:
+        response = await gw.client.post("/api/upload", data=chunks(3))
+        assert response.status == 200
+        assert (await response.json())["bytes"] == 48 * KIB
+        response = await gw.client.post("/api/upload", data=chunks(8))
+        assert response.status == 413
+        assert (await response.json())["rule_id"] == "size-body"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.gateway.routing import RouteTableError, parse
+from services.gateway.routing.live import RouteTableError, parse
 from tests.unit.gateway.waf_support import make_waf, serve, table
 
 pytestmark = pytest.mark.unit

@@ -11,15 +11,16 @@ import aiohttp
 import jwt
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer, make_mocked_request
+from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives.asymmetric import ec
 from yarl import URL
 
-from services.gateway.identity import ANONYMOUS, Identity
-from services.gateway.routetable import Route
-from services.gateway.routing import RouteTableError, parse
-from services.gateway.zonebearer import is_access_token
-from services.gateway.zones import Gatekeeper, verify_url, zone_of
+from services.gateway.auth.identity import ANONYMOUS, Identity
+from services.gateway.auth.tokens import is_access_token
+from services.gateway.auth.zones import Gatekeeper, verify_url, zone_of
+from services.gateway.request import Request
+from services.gateway.routing.live import RouteTableError, parse
+from services.gateway.routing.table import Route
 from services.waitingroom.places import Place
 from services.waitingroom.tokens import SigningKey, Tokens
 from shared.http.identity import IDENTITY_HEADER
@@ -27,6 +28,7 @@ from shared.http.problems import Problem
 from shared.security import TokenError
 from shared.security.identity import Caller, IdentityVerifier
 from tests.identity_support import KEYS, as_service
+from tests.unit.gateway.g2_support import request as make_request
 
 pytestmark = pytest.mark.unit
 
@@ -117,15 +119,15 @@ async def gate() -> AsyncIterator[Gatekeeper]:
         await keeper.close()
 
 
-def request(path: str = "/tickets/show/", **headers: str) -> web.Request:
-    return make_mocked_request("GET", path, headers=headers)
+def request(path: str = "/tickets/show/", **headers: str) -> Request:
+    return make_request(headers, path=path)
 
 
 def user(sub: str, **claims: Any) -> Identity:
     return Identity(kind="jwt", subject=sub, claims={"sub": sub, **claims})
 
 
-async def refusal(gate: Gatekeeper, req: web.Request, who: Identity = ANONYMOUS) -> Any:
+async def refusal(gate: Gatekeeper, req: Request, who: Identity = ANONYMOUS) -> Any:
     with pytest.raises(web.HTTPException) as caught:
         await gate.guard(req, route(), who)
     exc = caught.value

@@ -1,7 +1,7 @@
 """Test helpers for the WAF/CORS tests: settings, a fake clock and a small gateway pipeline.
 
 The pipeline runs the contract's order (WAF inspect, route match, CORS preflight, upstream
-stand-in, decorate) on a real aiohttp server started with the WAF's `handler_args`.
+stand-in, decorate) on the gateway's real data plane (its framing and size limits included).
 """
 
 from __future__ import annotations
@@ -14,13 +14,19 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDictProxy
 from prometheus_client import CollectorRegistry
 
-from services.gateway import cors
-from services.gateway.routetable import Route, RouteTable
+from services.gateway.dataplane import cors
+from services.gateway.dataplane.clientip import resolve
+from services.gateway.dataplane.framing import FramingLimits, Head
+from services.gateway.dataplane.headers import ResponseHeaders
+from services.gateway.dataplane.response import Exchange
+from services.gateway.dataplane.server import Handler, Plane
+from services.gateway.request import ClientInfo
+from services.gateway.routing.table import Route, RouteTable
 from services.gateway.waf import Waf
+from shared.http.problems import Problem
 from tests.clock import ManualClock
 
 
@@ -49,14 +55,20 @@ def settings(**overrides: Any) -> WafTestSettings:
     return replace(WafTestSettings(), **overrides)
 
 
+_SECURITY: dict[int, bool] = {}  # GATEWAY_SECURITY_HEADERS of each test's WAF settings
+
+
 def make_waf(
     clock: ManualClock | None = None, registry: CollectorRegistry | None = None, **overrides: Any
 ) -> Waf:
-    return Waf(
-        settings(**overrides),
+    chosen = settings(**overrides)
+    waf = Waf(
+        chosen,
         clock=clock or ManualClock(),
         registry=registry if registry is not None else CollectorRegistry(),
     )
+    _SECURITY[id(waf)] = chosen.security_headers
+    return waf
 
 
 def table(*routes: dict[str, Any]) -> RouteTable:
@@ -69,18 +81,22 @@ def route(**fields: Any) -> Route:
     return Route.model_validate({"id": "r", "prefix": "/", "upstream": "up", **fields})
 
 
-def gateway_app(waf: Waf, routes: RouteTable) -> web.Application:
-    """A stand-in for the gateway: the upstream echoes how many body bytes it received."""
+def stand_in(waf: Waf, routes: RouteTable) -> Handler:
+    """A stand-in for the gateway's pipeline on the real data plane: the upstream echoes how
+    many body bytes it received."""
+    security = cors.SecurityHeaders(enabled=_SECURITY.get(id(waf), True))
 
-    async def handle(request: web.Request) -> web.StreamResponse:
+    async def handle(exchange: Exchange) -> None:
+        request = exchange.request
         matched = routes.match(request.path, request.method) or routes.match_path(request.path)
         try:
             body = await waf.inspect(request, matched)
             if matched is None:
-                raise web.HTTPNotFound()
-            preflight = cors.preflight(request, matched, waf.security_headers)
+                raise Problem(404, "no route")
+            preflight = cors.preflight(request, matched, security)
             if preflight is not None:
-                return preflight
+                exchange.respond(preflight.status, preflight.headers.lines, preflight.body)
+                return
             if body is None:
                 received = 0
                 async for chunk in waf.stream_body(request, matched):
@@ -88,15 +104,15 @@ def gateway_app(waf: Waf, routes: RouteTable) -> web.Application:
             else:
                 received = len(body)
         except web.HTTPException as exc:
-            cors.decorate(request, exc, matched, security=waf.security_headers)
-            raise
-        response = web.json_response({"received": received})
-        cors.decorate(request, response, matched, upstream=True, security=waf.security_headers)
-        return response
+            headers = ResponseHeaders.of(exc.headers.items())
+            cors.decorate(request, headers, matched, security=security)
+            exchange.respond(exc.status, headers.lines, bytes(exc.text or "", "utf-8"))
+            return
+        headers = ResponseHeaders.of([("Content-Type", "application/json")])
+        cors.decorate(request, headers, matched, upstream=True, security=security)
+        exchange.respond(200, headers.lines, json.dumps({"received": received}).encode())
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
+    return handle
 
 
 @dataclass(frozen=True)
@@ -113,8 +129,8 @@ class Reply:
 class Client:
     """Requests to the test server, read whole (so a test never nests context managers)."""
 
-    def __init__(self, server: TestServer, session: aiohttp.ClientSession) -> None:
-        self.server = server
+    def __init__(self, port: int, session: aiohttp.ClientSession) -> None:
+        self.port = port
         self._session = session
 
     async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
@@ -137,10 +153,19 @@ class Client:
 
 @asynccontextmanager
 async def serve(waf: Waf, routes: RouteTable) -> AsyncIterator[Client]:
-    server = TestServer(gateway_app(waf, routes))
-    await server.start_server(**waf.handler_args)  # what G1's runner must pass too
+    limits = FramingLimits(
+        max_target_bytes=waf.limits.max_url_bytes,
+        max_header_bytes=waf.limits.max_header_bytes,
+        max_headers=waf.limits.max_headers,
+    )
+
+    def client(peer: str, head: Head, secure: bool) -> ClientInfo:
+        return resolve(peer, head.raw_headers, (), secure=secure)
+
+    plane = Plane(stand_in(waf, routes), limits=limits, resolve=client)
+    port = await plane.listen("127.0.0.1", 0)
     try:
-        async with aiohttp.ClientSession(base_url=server.make_url("/")) as session:
-            yield Client(server, session)
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            yield Client(port, session)
     finally:
-        await server.close()
+        await plane.stop(1.0)

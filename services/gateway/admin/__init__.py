@@ -1,0 +1,1 @@
+"""The admin API (its own aiohttp app and port, behind ADMIN_TOKEN)."""
