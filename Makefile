@@ -75,10 +75,11 @@ redrive: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/python -m shared.events.asyncapi > docs/asyncapi.yaml
 
-## openapi: regenerate docs/gateway-openapi.json, docs/ingest-openapi.json and docs/accounts-openapi.json
+## openapi: regenerate docs/*-openapi.json from the services' code
 openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
 	$(BIN)/python -m services.ingest.openapi > docs/ingest-openapi.json
+	$(BIN)/python -m services.avatars.openapi > docs/avatars-openapi.json
 	$(BIN)/python -m services.accounts.openapi > docs/accounts-openapi.json
 
 ## proto: regenerate the committed protobuf code (shared/events/proto/*_pb2.py, .pyi)

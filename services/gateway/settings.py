@@ -19,8 +19,9 @@ class GatewaySettings(ServiceSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     admin_port: int = Field(default=8090, ge=0, le=65535)
     admin_host: str = "127.0.0.1"
-    # Bodies are streamed and limited per route by the WAF, not buffered by aiohttp.
-    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    # Bodies are streamed and limited per route by the WAF, not buffered by aiohttp; this is the
+    # ceiling over every route (the avatar upload route allows 25 MiB).
+    max_request_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     routes_file: Path = DEFAULT_ROUTES
     # YAML text that replaces the file's content (handy in containers and tests).
     routes_yaml: str | None = None

@@ -18,6 +18,7 @@ class ServiceEntry:
     port: int
     admin_port_env: str | None = None
     admin_port: int | None = None
+    # Extra variables for the service; `{data}` is the run directory's data folder.
     env: dict[str, str] = field(default_factory=dict)
     # Other listening ports, environment variable -> default (shown in the banner).
     extra_ports: dict[str, int] = field(default_factory=dict)
@@ -66,6 +67,14 @@ SERVICES: tuple[ServiceEntry, ...] = (
         module="services.ingest",
         port_env="INGEST_PORT",
         port=8085,
+    ),
+    ServiceEntry(
+        name="avatars",
+        module="services.avatars",
+        port_env="AVATARS_PORT",
+        port=8086,
+        # `{data}`: the run directory's data folder (kept across restarts, `make clean-data`).
+        env={"AVATARS_DATA_DIR": "{data}/avatars"},
     ),
     ServiceEntry(
         name="accounts",

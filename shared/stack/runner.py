@@ -95,7 +95,8 @@ def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, s
             env.setdefault(name, str(port))
         for url, port_env in entry.urls().items():
             env.setdefault(url, f"http://127.0.0.1:{env[port_env]}")
-        env.update({k: v for k, v in entry.env.items() if k not in env})
+        data = str((Path(settings.run_dir) / "data").resolve())
+        env.update({k: v.format(data=data) for k, v in entry.env.items() if k not in env})
     _accounts_defaults(env, Path(settings.run_dir))
     return env, generated
 

@@ -9,6 +9,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 from services.accounts.settings import AccountsSettings
+from services.avatars.settings import AvatarsSettings
 from services.gateway.settings import GatewaySettings
 from services.ingest.settings import IngestSettings
 from services.notifier.settings import NotifierSettings
@@ -48,6 +49,7 @@ def _settings_variables() -> set[str]:
         | _variables(ShopSettings)
         | _variables(AccountsSettings)
         | _variables(IngestSettings)
+        | _variables(AvatarsSettings)
         | _variables(StackSettings)
     )
 

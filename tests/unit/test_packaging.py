@@ -33,7 +33,12 @@ BASE = ROOT / "compose.yaml"
 OVERLAY = ROOT / "compose.observability.yaml"
 # Images built FROM scratch: no shell or HTTP client to run a probe inside the container.
 NO_PROBE_IMAGES = ("otel/opentelemetry-collector-contrib",)
-ENV = {"AUTH_JWT_SECRET": "test-secret", "ADMIN_TOKEN": "test-admin", "IDENTITY_KEYS": "k1:x"}
+ENV = {
+    "AUTH_JWT_SECRET": "test-secret",
+    "ADMIN_TOKEN": "test-admin",
+    "IDENTITY_KEYS": "k1:x",
+    "MINIO_ROOT_PASSWORD": "test-minio",
+}
 VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -120,7 +125,7 @@ def test_the_schema_rejects_what_compose_rejects() -> None:
 
 def test_required_secrets_stop_compose_instead_of_running_without_auth() -> None:
     raw = load(BASE)
-    for name in ("AUTH_JWT_SECRET", "ADMIN_TOKEN", "IDENTITY_KEYS"):
+    for name in ("AUTH_JWT_SECRET", "ADMIN_TOKEN", "IDENTITY_KEYS", "MINIO_ROOT_PASSWORD"):
         with pytest.raises(KeyError, match=name):
             interpolate(raw, {k: v for k, v in ENV.items() if k != name})
 

@@ -1,9 +1,10 @@
 """Throttling: token buckets at four levels plus per-key quotas, decided in `Limiter.admit`.
 
 Levels (each optional): `global` (RouteTable.global_rate_limit), `route` (Route.rate_limit),
-`key` (the API key's usage plan, shared by all routes) and `ip` (Route.ip_rate_limit, for
-anonymous callers only; identified callers are limited by their key). A request needs one
-token from every level that applies; it takes them all or none.
+`key` (the API key's usage plan, shared by all routes), `user` (Route.user_plan: a usage plan
+applied per signed-in user on that route, its quotas counted per user) and `ip`
+(Route.ip_rate_limit, for anonymous callers only; identified callers are limited by their key
+or plan). A request needs one token from every level that applies; it takes them all or none.
 
 Queue instead of reject: when a level that applies has `queue_timeout_seconds` > 0 and every
 bucket will have a token within that time, the request reserves the tokens now and waits until
@@ -114,7 +115,7 @@ class Limiter:
 
     async def _levels(
         self, request: Request, route: Route, identity: Identity, glob: Bucket | None
-    ) -> tuple[list[Level], dict[str, int]]:
+    ) -> tuple[list[Level], dict[str, int], str | None]:
         levels: list[Level] = []
         if glob is not None:
             self._global = self._bucket(self._global, *self.split(glob.rate, glob.burst))
@@ -124,17 +125,24 @@ class Limiter:
             self._routes[route.id] = bucket
             levels.append(Level("route", bucket, limit, _route_limit(route.id)))
         quotas: dict[str, int] = {}
+        counted: str | None = None  # whose quotas: the API key, or the user on this plan
         if identity.key_id is not None:
             plan = await self.plans.resolve(identity.plan_id)
-            quotas = plan.quotas()
+            quotas, counted = plan.quotas(), identity.key_id
             bucket = self._keys.get(identity.key_id, *self.split(plan.rate, plan.burst))
             where = f"usage plan {plan.id!r} of API key {identity.key_id}"
             levels.append(Level("key", bucket, plan, where))
+        elif route.user_plan is not None and identity.kind == "jwt" and identity.subject:
+            plan = await self.plans.resolve(route.user_plan)
+            quotas, counted = plan.quotas(), f"user:{plan.id}:{identity.subject}"
+            bucket = self._keys.get(counted, *self.split(plan.rate, plan.burst))
+            where = f"usage plan {plan.id!r} of user {identity.subject}"
+            levels.append(Level("user", bucket, plan, where))
         elif identity.anonymous and (limit := route.ip_rate_limit) is not None:
             key = f"{route.id}|{self._client_ip(request)}"
             bucket = self._ips.get(key, *self.split(limit.rate, limit.burst))
             levels.append(Level("ip", bucket, limit, _client_limit(route.id)))
-        return levels, quotas
+        return levels, quotas, counted
 
     async def admit(
         self,
@@ -145,13 +153,13 @@ class Limiter:
         global_limit: Bucket | None = None,
     ) -> Admission:
         """Admit the request (maybe after queueing) or raise Problem(429)."""
-        levels, limits = await self._levels(request, route, identity, global_limit)
+        levels, limits, counted = await self._levels(request, route, identity, global_limit)
         reservation = Reservation()
-        if limits and identity.key_id is not None:
+        if limits and counted is not None:
             try:
-                reservation = await self.quotas.reserve(identity.key_id, limits)
+                reservation = await self.quotas.reserve(counted, limits)
             except QuotaExceededError as exc:
-                raise self._quota_problem(identity.key_id, exc) from None
+                raise self._quota_problem(counted, exc) from None
         try:
             waited = await self._take(levels)
         except BaseException:
@@ -201,11 +209,16 @@ class Limiter:
             policies=[lv.state(now, self.workers, exhausted=lv is worst) for lv in levels],
         )
 
-    def _quota_problem(self, key_id: str, exc: QuotaExceededError) -> Problem:
+    def _quota_problem(self, counted: str, exc: QuotaExceededError) -> Problem:
         period, limit = exc.state.period, exc.state.limit
         self.throttled.labels(f"quota-{period}").inc()
+        whose = (
+            f"user {counted.split(':', 2)[2]}"
+            if counted.startswith("user:")
+            else (f"API key {counted}")
+        )
         return too_many_requests(
-            f"The {period} quota of {limit} requests for API key {key_id} is used up; "
+            f"The {period} quota of {limit} requests for {whose} is used up; "
             f"it resets at {exc.state.end.isoformat()}.",
             limit=f"quota-{period}",
             retry_after=exc.retry_after,

@@ -115,6 +115,9 @@ class Route(Strict):
     roles: list[str] = []
     rate_limit: Bucket | None = None  # per route, shared by all callers
     ip_rate_limit: Bucket | None = None  # per client IP, anonymous callers
+    # A usage plan (rate, burst, quotas) applied per signed-in user (JWT subject) on this route,
+    # e.g. avatar uploads per player; API-key callers keep their key's plan.
+    user_plan: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
     timeouts: Timeouts = Timeouts()
     retries: Retries = Retries()
     cors: Cors | None = None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from services.notifier.webpush.subscriptions import SubscriptionIn
 from shared.http.identity import user_id
 from shared.http.problems import Problem, field_errors
+from shared.http.pushworker import SERVICE_WORKER
 
 if TYPE_CHECKING:
     from services.notifier.webpush.service import WebPush
@@ -40,7 +41,7 @@ SW_HEADERS = {**SCRIPT_HEADERS, "Service-Worker-Allowed": "/notifier/push/"}
 routes = web.RouteTableDef()
 page = (STATIC / "push.html").read_bytes()
 script = (STATIC / "push.js").read_bytes()
-worker = (STATIC / "sw.js").read_bytes()
+worker = SERVICE_WORKER
 
 
 def instance(request: web.Request) -> WebPush:

@@ -360,3 +360,26 @@ async def test_a_store_outage_keeps_the_last_plans_and_counts_quotas_locally(
     quotas = Quotas(BrokenCollection(), now=WallClock(utc(2024, 5, 1)))
     reservation = await quotas.reserve("k", {"day": 2})
     assert [state.used for state in reservation.states] == [1]
+
+
+async def test_a_routes_user_plan_limits_each_signed_in_user_and_counts_their_quota(
+    clock: FakeTime, plans: PlanStore
+) -> None:
+    await plans.create(UsagePlan(id="uploads", name="Uploads", rate=1, burst=2, quota_day=3))
+    limiter = make(clock, plans)
+    uploads = route(id="uploads", user_plan="uploads")
+    ann = Identity(kind="jwt", subject="ann")
+    await limiter.admit(request(), uploads, ann)
+    await limiter.admit(request(), uploads, ann)
+    problem = await refusal(limiter, request(), uploads, ann)
+    assert "usage plan 'uploads' of user ann" in problem.detail
+    await limiter.admit(request(), uploads, Identity(kind="jwt", subject="bob"))  # per user
+    await limiter.admit(request(), route(id="other"), ann)  # only on that route
+    clock.advance(2.0)
+    await limiter.admit(request(), uploads, ann)  # the third request of the day
+    clock.advance(2.0)
+    quota = await refusal(limiter, request(), uploads, ann)
+    assert "day quota of 3 requests for user ann is used up" in quota.detail
+    # API-key callers keep their key's plan; anonymous callers are not counted per user.
+    await limiter.admit(request(), uploads, KEY)
+    await limiter.admit(request(), uploads, ANON)

@@ -1,4 +1,5 @@
-// Surge service worker: shows pushed notifications and opens their link when clicked.
+// Surge's Web Push service worker (the notifier's push page and the avatar page):
+// shows pushed notifications and opens their link when clicked.
 "use strict";
 
 self.addEventListener("install", () => self.skipWaiting());

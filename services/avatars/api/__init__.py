@@ -1,0 +1,1 @@
+"""HTTP routes: the player's upload API, the upload URL, media, the page, the admin API."""

@@ -1,0 +1,1 @@
+"""Moderation: the `Moderator` interface, per-label thresholds, the perceptual-hash blocklist."""
