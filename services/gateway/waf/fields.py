@@ -30,6 +30,7 @@ _USER_HEADERS = frozenset({"user-agent", "referer"})
 _MAX_ARGS = 1000
 _WINDOW_OVERLAP = 256  # a payload straddling two windows still appears whole in one
 _COOKIE_SPLIT = re.compile(r";\s*")
+_LIST_INDEXES = re.compile(r"(?:\[\d+\])+$")  # a JSON array's items: `tags[0]`
 _FILENAME_HEADER = re.compile(r"x[-_.]?file[-_.]?name")
 
 
@@ -57,6 +58,14 @@ def head_fields(view: RequestView) -> Iterator[Field]:
         yield (Place.USER_HEADER if user else Place.HEADER, f"header:{lowered}", value)
         if _FILENAME_HEADER.fullmatch(lowered):  # upload APIs name the file in a header
             yield (Place.FILENAME, f"header:{lowered}", value)
+
+
+def field_name(label: str) -> str:
+    """The argument name a value's label ends with, lower case: `password` for
+    `body:form:password`, `query:Password`, `body:json:user.password` and `body:json:a[0]`
+    gives `a`."""
+    name = label.rpartition(":")[2].rpartition(".")[2]
+    return _LIST_INDEXES.sub("", name).lower()
 
 
 def cookie_fields(header: str) -> Iterator[Field]:
