@@ -41,11 +41,9 @@ routes:
   - {{id: accounts-api, prefix: /accounts/api/, upstream: accounts}}
   - {{id: accounts-oidc, prefix: /accounts/.well-known/, upstream: accounts, methods: [GET],
       cors: {{allow_origins: ["*"]}}}}
-  - {{id: accounts-authorize, prefix: /accounts/authorize, upstream: accounts, methods: [GET],
-      waf: {{exclude_rules: [rfi-001, generic-006]}}}}
+  - {{id: accounts-authorize, prefix: /accounts/authorize, upstream: accounts, methods: [GET]}}
   - {{id: accounts-token, prefix: /accounts/token, upstream: accounts, methods: [POST],
-      cors: {{allow_origins: ["*"], allow_methods: [POST]}},
-      waf: {{exclude_rules: [rfi-001, generic-006]}}}}
+      cors: {{allow_origins: ["*"], allow_methods: [POST]}}}}
   - {{id: accounts-userinfo, prefix: /accounts/userinfo, upstream: accounts,
       cors: {{allow_origins: ["*"], allow_methods: [GET, POST]}}}}
   - {{id: accounts-signin, prefix: /accounts/signin, upstream: accounts, methods: [GET]}}
