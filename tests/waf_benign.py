@@ -4,8 +4,12 @@ Browser navigations with real-world User-Agent strings, Accept headers, analytic
 session cookies and Referers with query strings; API calls with JSON bodies full of what
 people type (O'Brien, "select a seat", "1 or 2 tickets", "drop me a line", markdown, URLs,
 emails, prices, base64 and JWT-looking tokens, UUIDs, ISO dates); form posts; search
-queries; multipart uploads of small images; GraphQL; XML. Nothing here is tuned to the
-rules: it is what a ticketing site and its API see.
+queries; multipart uploads of small images; GraphQL; XML; real JPEG, PNG, WebP, GIF and AVIF
+files PUT raw or uploaded in forms (tests/waftraffic/images.py); JSON bodies carrying
+webhook, push, redirect and image URLs, public and local; OIDC steps; numeric queries;
+tracking pixels (tests/waftraffic/urls.py). Nothing here is tuned to the rules: it is what a
+ticketing site and its API see. The platform's own routes have their traffic in
+tests/waftraffic/platform/, replayed with each route's policy.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
+from services.gateway.waf.policy import DEFAULT_CONTENT_TYPES, Policy
 from services.gateway.waf.view import RequestView
 from tests.waftraffic.common import (
     ACCEPT_HTML,
@@ -31,6 +36,8 @@ from tests.waftraffic.common import (
     jwt,
     token,
 )
+from tests.waftraffic.images import multipart_image, raw_upload
+from tests.waftraffic.urls import numeric_query, oidc, tracking, url_json
 
 PATHS = (
     "/", "/events", "/events/2024/summer-fest", "/tickets/zone-a/checkout", "/account/orders",
@@ -172,20 +179,37 @@ def _xml(rng: random.Random) -> RequestView:
 
 
 _KINDS: tuple[tuple[Callable[[random.Random], RequestView], int], ...] = (
-    (_navigation, 35),
-    (_api_get, 20),
-    (_api_json, 20),
-    (_form, 8),
-    (_upload, 5),
-    (_graphql, 7),
-    (_xml, 5),
+    (_navigation, 28),
+    (_api_get, 16),
+    (_api_json, 16),
+    (_form, 6),
+    (_upload, 4),
+    (_graphql, 5),
+    (_xml, 4),
+    (raw_upload, 4),
+    (multipart_image, 3),
+    (url_json, 6),
+    (oidc, 4),
+    (numeric_query, 4),
+    (tracking, 4),
 )
+# The site's upload routes take images (as the platform's avatars-blobs does: `image/*`).
+BENIGN_POLICY = Policy(content_types=DEFAULT_CONTENT_TYPES | {"image/*"})
 
 
-def benign_requests(count: int = 3000, seed: int = 2024) -> list[RequestView]:
+def benign_mix(count: int = 4000, seed: int = 2024) -> list[tuple[str, RequestView]]:
+    """(kind, request) pairs; the kind is the generator's name (`raw_upload`, `oidc`...)."""
     rng = random.Random(seed)
     makers = [maker for maker, weight in _KINDS for _ in range(weight)]
-    return [rng.choice(makers)(rng) for _ in range(count)]
+    mix = []
+    for _ in range(count):
+        maker = rng.choice(makers)
+        mix.append((maker.__name__.lstrip("_"), maker(rng)))
+    return mix
+
+
+def benign_requests(count: int = 4000, seed: int = 2024) -> list[RequestView]:
+    return [view for _, view in benign_mix(count, seed)]
 
 
 def typical_requests(count: int = 1000, seed: int = 7) -> list[RequestView]:
