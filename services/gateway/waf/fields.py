@@ -30,7 +30,6 @@ _USER_HEADERS = frozenset({"user-agent", "referer"})
 _MAX_ARGS = 1000
 _WINDOW_OVERLAP = 256  # a payload straddling two windows still appears whole in one
 _COOKIE_SPLIT = re.compile(r";\s*")
-_LIST_INDEXES = re.compile(r"(?:\[\d+\])+$")  # a JSON array's items: `tags[0]`
 _FILENAME_HEADER = re.compile(r"x[-_.]?file[-_.]?name")
 
 
@@ -62,10 +61,16 @@ def head_fields(view: RequestView) -> Iterator[Field]:
 
 def field_name(label: str) -> str:
     """The argument name a value's label ends with, lower case: `password` for
-    `body:form:password`, `query:Password`, `body:json:user.password` and `body:json:a[0]`
-    gives `a`."""
+    `body:form:password`, `query:Password`, `body:json:user.password` and
+    `body:json:password[0]` (in linear time: labels carry the client's own keys)."""
     name = label.rpartition(":")[2].rpartition(".")[2]
-    return _LIST_INDEXES.sub("", name).lower()
+    end = len(name)
+    while end and name[end - 1] == "]":  # a JSON array's items: `tags[0]`, `grid[1][2]`
+        opened = name.rfind("[", 0, end)
+        if opened < 0 or not name[opened + 1 : end - 1].isdigit():
+            break
+        end = opened
+    return name[:end].lower()
 
 
 def cookie_fields(header: str) -> Iterator[Field]:
