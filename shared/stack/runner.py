@@ -82,7 +82,7 @@ class Servers:
 def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, str], list[str]]:
     env = dict(os.environ)
     env.update(servers.environment())
-    env.setdefault("SPANS_FILE", str(Path(settings.run_dir, "spans.jsonl").resolve()))
+    env.setdefault("SPANS_DIR", str(Path(settings.run_dir, "spans").resolve()))
     env.setdefault("LOG_FORMAT", "text" if sys.stdout.isatty() else "json")
     wanted = [name for name in SECRETS if not env.get(name)]
     stored, generated = secretsfile.load_or_create(Path(settings.run_dir), wanted, INTERNAL)
