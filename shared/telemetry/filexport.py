@@ -52,7 +52,7 @@ def span_to_dict(span: ReadableSpan, service: str | None = None) -> dict[str, An
     if service is None:
         service = service_name(span.resource)
     start = span.start_time or 0
-    record = {
+    record: dict[str, Any] = {
         "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
         "span_id": f"{ctx.span_id:016x}" if ctx else "",
         "parent_span_id": f"{parent.span_id:016x}" if parent else None,
@@ -136,18 +136,14 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return b"\n".join(lines)
 
 
-class JsonlFileSpanExporter(SpanExporter):
-    """Append spans to a JSON-lines file (parent directory created on demand).
-
-    `JsonlFileSpanExporter(path)` writes one fixed file, never rotated (tests, tools).
-    `JsonlFileSpanExporter.per_process(directory, service, max_bytes, keep)` is what services
-    use: `<directory>/<service>-<pid>.jsonl`, the pid read at each write so a forked worker
-    writes a file of its own. Past `max_bytes` the file is renamed `<service>-<pid>.1.jsonl`
-    (older ones shifted up to `.<keep>`, the oldest removed) and a new one begun; when a process
-    first writes, the files of its service's exited processes beyond the newest `keep` are
-    removed. Disk use is bounded by (live processes x (keep + 1) + keep) x max_bytes per service.
-    Only the owning process writes and rotates a file, so no lock across processes is needed.
-    """
+class RotatingFile:
+    """Appends bytes to a file, one `os.write` per call, and rotates it past `max_bytes`:
+    `x.jsonl` -> `x.1.jsonl` -> ... -> `x.<keep>.jsonl`, the oldest removed (`keep=0`: the file
+    is begun anew). Never raises: a full disk or a deleted directory costs lines, not requests
+    (a failure is logged once). `directory_of` set: the file is `<directory>/<name>-<pid><suffix>`,
+    the pid read at each write so a forked worker writes a file of its own, and the files of
+    the name's exited processes beyond the newest `keep` are removed when a process begins one.
+    The span files and `make run`'s log files are written this way."""
 
     def __init__(
         self,
@@ -156,43 +152,33 @@ class JsonlFileSpanExporter(SpanExporter):
         max_bytes: int | None = None,
         keep: int = 4,
         service: str | None = None,
+        suffix: str = ".jsonl",
     ) -> None:
         self._fixed = Path(path)
         self._service = service  # set: `path` is a directory, one file per process in it
+        self._suffix = suffix
         self.max_bytes, self.keep = max_bytes, keep
         self._open_path: Path | None = None
         self._size = 0
         self._warned = False
 
-    @classmethod
-    def per_process(
-        cls, directory: Path | str, service: str, *, max_bytes: int | None, keep: int
-    ) -> JsonlFileSpanExporter:
-        return cls(directory, max_bytes=max_bytes, keep=keep, service=_safe_name(service))
-
     @property
     def path(self) -> Path:
         if self._service is None:
             return self._fixed
-        return self._fixed / f"{self._service}-{os.getpid()}.jsonl"
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        if not spans:
-            return SpanExportResult.SUCCESS
-        try:
-            data = encode_spans(spans)
-        except Exception as exc:  # never break the app because tracing failed
-            self._warn("span file export failed", exc)
-            return SpanExportResult.FAILURE
-        return SpanExportResult.SUCCESS if self.write(data) else SpanExportResult.FAILURE
+        return self._fixed / f"{self._service}-{os.getpid()}{self._suffix}"
 
     def write(self, data: bytes) -> bool:
-        """Append encoded lines with one write; False (logged once) when the file is unusable."""
+        """Append with one write; False (logged once) when the file is unusable."""
         try:
             path = self.path
             if path != self._open_path:
                 self._begin(path)
-            if self.max_bytes is not None and self._size and self._size + len(data) > self.max_bytes:
+            if (
+                self.max_bytes is not None
+                and self._size
+                and self._size + len(data) > self.max_bytes
+            ):
                 self._rotate(path)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
@@ -205,7 +191,7 @@ class JsonlFileSpanExporter(SpanExporter):
             self._size += len(data)
         except Exception as exc:  # never break the app because tracing failed
             self._open_path = None  # look at the file afresh next time (deleted directory)
-            self._warn("span file export failed", exc)
+            self._warn("writing failed", exc)
             return False
         return True
 
@@ -217,12 +203,11 @@ class JsonlFileSpanExporter(SpanExporter):
             self._size = 0
         self._open_path = path
         if self._service is not None:
-            prune_exited(path.parent, self._service, self.keep)
+            prune_exited(path.parent, self._service, self.keep, self._suffix)
 
     def _rotate(self, path: Path) -> None:
-        """`x.jsonl` -> `x.1.jsonl` -> ... -> `x.<keep>.jsonl`; the oldest is removed."""
-        stem = path.name.removesuffix(".jsonl")
-        rotated = [path.with_name(f"{stem}.{n}.jsonl") for n in range(1, self.keep + 1)]
+        stem, suffix = path.name.removesuffix(path.suffix), path.suffix
+        rotated = [path.with_name(f"{stem}.{n}{suffix}") for n in range(1, self.keep + 1)]
         if rotated:
             rotated[-1].unlink(missing_ok=True)
             for older, newer in zip(reversed(rotated[1:]), reversed(rotated[:-1]), strict=True):
@@ -236,7 +221,35 @@ class JsonlFileSpanExporter(SpanExporter):
     def _warn(self, what: str, exc: Exception) -> None:
         if not self._warned:
             self._warned = True
-            log.warning("%s: %s", what, exc, extra={"spans_path": str(self._fixed)})
+            log.warning("%s: %s", what, exc, extra={"file": str(self._fixed)})
+
+
+class JsonlFileSpanExporter(RotatingFile, SpanExporter):
+    """Append spans to a JSON-lines file (parent directory created on demand).
+
+    `JsonlFileSpanExporter(path)` writes one fixed file, never rotated (tests, tools).
+    `JsonlFileSpanExporter.per_process(directory, service, max_bytes, keep)` is what services
+    use: `<directory>/<service>-<pid>.jsonl`, rotated to `<service>-<pid>.1.jsonl` ... past
+    `max_bytes` (see `RotatingFile`). Disk use is bounded by
+    (live processes x (keep + 1) + keep) x max_bytes per service. Only the owning process
+    writes and rotates a file, so no lock across processes is needed.
+    """
+
+    @classmethod
+    def per_process(
+        cls, directory: Path | str, service: str, *, max_bytes: int | None, keep: int
+    ) -> JsonlFileSpanExporter:
+        return cls(directory, max_bytes=max_bytes, keep=keep, service=safe_name(service))
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            data = encode_spans(spans)
+        except Exception as exc:  # never break the app because tracing failed
+            self._warn("span file export failed", exc)
+            return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS if self.write(data) else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         return None
@@ -245,13 +258,13 @@ class JsonlFileSpanExporter(SpanExporter):
         return True
 
 
-def _safe_name(service: str) -> str:
+def safe_name(service: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.]+", "_", service) or "unknown_service"
 
 
-def prune_exited(directory: Path, service: str, keep: int) -> None:
-    """Remove the span files of `service`'s exited processes beyond the newest `keep`."""
-    pattern = re.compile(rf"{re.escape(service)}-(\d+)(?:\.\d+)?\.jsonl")
+def prune_exited(directory: Path, service: str, keep: int, suffix: str = ".jsonl") -> None:
+    """Remove the files of `service`'s exited processes beyond the newest `keep`."""
+    pattern = re.compile(rf"{re.escape(service)}-(\d+)(?:\.\d+)?{re.escape(suffix)}")
     exited: list[tuple[float, Path]] = []
     try:
         entries = list(directory.iterdir())

@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.settings import PlatformSettings
-from shared.telemetry import sampling
+from shared.telemetry import rules, sampling
 from shared.telemetry.filexport import JsonlFileSpanExporter, JsonlFileSpanProcessor
 from shared.telemetry.instrument import instrument_libraries
 
@@ -72,11 +72,14 @@ def select_span_exporter(platform: PlatformSettings, service: str) -> SpanExport
 
 
 def build_tracer_provider(service: str, platform: PlatformSettings) -> TracerProvider:
-    """Sampler and OTEL_SDK_DISABLED come from the environment: the SDK's own samplers, plus
+    """Sampler and OTEL_SDK_DISABLED come from the environment: X-Ray-shaped rules from
+    OTEL_SAMPLING_RULES_FILE (shared.telemetry.rules) when set, else the SDK's own samplers plus
     `surge_xray` (shared.telemetry.sampling), which a bare TracerProvider cannot look up."""
     resource = Resource.create({"service.name": service})
     sampler = None
-    if _env("OTEL_TRACES_SAMPLER").lower() == sampling.NAME:
+    if platform.otel_sampling_rules_file is not None:
+        sampler = rules.rules_sampler(platform.otel_sampling_rules_file, service)
+    elif _env("OTEL_TRACES_SAMPLER").lower() == sampling.NAME:
         sampler = sampling.xray_sampler(_env("OTEL_TRACES_SAMPLER_ARG"))
     if platform.otel_xray_ids:
         # X-Ray ids carry the start epoch in the first 32 bits, so X-Ray accepts our trace ids.

@@ -87,10 +87,16 @@ class Pipeline:
         started = time.perf_counter()
         local = self.local.get(request.path) if method in ("GET", "HEAD") else None
         label = request.path if local is not None else PROXY_ROUTE
+        parent = _parent(request)
         span = _tracer.start_span(
             f"{method} {label}",
-            context=_parent(request),
+            context=parent,
             kind=SpanKind.SERVER,
+            # A trace starts here: the sampling rules match on method and path. A request with
+            # a parent follows the parent's decision, so it builds nothing for the sampler.
+            attributes={"http.request.method": method, "url.path": request.path}
+            if parent is _ROOT
+            else None,
             record_exception=False,
             set_status_on_exception=False,
         )

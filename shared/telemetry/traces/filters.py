@@ -263,7 +263,8 @@ def _explain(exc: UnexpectedInput, text: str) -> FilterError:
         )
     if isinstance(exc, UnexpectedCharacters):
         expected = _expected(exc.allowed or ())
-        got = text[exc.pos_in_stream : exc.pos_in_stream + 12].split()[0] if text else ""
+        at = exc.pos_in_stream or 0
+        got = (text[at : at + 12].split() or [""])[0]
         return FilterError(
             f"unexpected {got!r}; expected {' or '.join(expected) or 'something else'}",
             column,

@@ -8,7 +8,6 @@ rather than failing the command.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -16,12 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-try:
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency; json is the fallback
-    _loads = json.loads
+from orjson import loads as _loads  # about ten times faster than json on span lines
 
-_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError,)  # orjson's and json's errors
+_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError,)  # orjson's errors are ValueErrors
 
 
 @dataclass(frozen=True)
