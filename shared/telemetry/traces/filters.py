@@ -251,7 +251,9 @@ def _explain(exc: UnexpectedInput, text: str) -> FilterError:
     column = int(getattr(exc, "column", 0) or 0)
     if isinstance(exc, UnexpectedToken):
         token = exc.token
-        expected = _expected(exc.expected)
+        # `accepts` (what the parser could take there, default reductions followed) is the
+        # whole answer; `expected` only the current state's
+        expected = _expected(getattr(exc, "accepts", None) or exc.expected)
         if token.type == "$END":
             return FilterError(
                 f"the expression ends early; expected {' or '.join(expected)}",
@@ -279,4 +281,7 @@ def _explain(exc: UnexpectedInput, text: str) -> FilterError:
 
 
 def _expected(names: Any) -> list[str]:
-    return sorted({_READABLE.get(str(name), str(name)) for name in names})
+    wanted = {str(name) for name in names}
+    if "OR" in wanted:  # after a whole operand: LALR has reduced past AND, which fits as well
+        wanted.add("AND")
+    return sorted({_READABLE.get(name, name) for name in wanted})
