@@ -91,6 +91,7 @@ openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
 	$(BIN)/python -m services.ingest.openapi > docs/ingest-openapi.json
 	$(BIN)/python -m services.avatars.openapi > docs/avatars-openapi.json
+	$(BIN)/python -m services.accounts.openapi > docs/accounts-openapi.json
 
 ## proto: regenerate the committed protobuf code (shared/events/proto/*_pb2.py, .pyi)
 proto: $(STAMP)

@@ -117,6 +117,7 @@ def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, s
             env.setdefault(url, f"http://127.0.0.1:{env[port_env]}")
         data = str((Path(settings.run_dir) / "data").resolve())
         env.update({k: v.format(data=data) for k, v in entry.env.items() if k not in env})
+    _accounts_defaults(env, Path(settings.run_dir))
     return env, generated
 
 
@@ -126,6 +127,17 @@ def _sampling_rules(run_dir: Path) -> Path:
     if not path.exists():
         path.write_text(json.dumps(DEFAULT_SAMPLING_RULES, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def _accounts_defaults(env: dict[str, str], run: Path) -> None:
+    """The platform's default sign-in: every service verifies user tokens with the accounts
+    service's JWKS (AUTH_JWT_SECRET stays accepted as well); the issuer is its public URL
+    through the gateway; its key file and local mail stay in the run dir."""
+    accounts = env.get("ACCOUNTS_URL", "http://127.0.0.1:8087")
+    env.setdefault("AUTH_JWKS_URL", f"{accounts}/accounts/.well-known/jwks.json")
+    env.setdefault("ACCOUNTS_ISSUER", f"http://127.0.0.1:{env['GATEWAY_PORT']}/accounts")
+    env.setdefault("ACCOUNTS_KEYSET_FILE", str((run / "accounts" / "master-keys.json").resolve()))
+    env.setdefault("ACCOUNTS_MAIL_DIR", str((run / "mail").resolve()))
 
 
 def _banner(env: dict[str, str], generated: list[str], servers: Servers) -> str:

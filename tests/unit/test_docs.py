@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.accounts.settings import AccountsSettings
 from services.avatars.settings import AvatarsSettings
 from services.gateway.settings import GatewaySettings
 from services.ingest.settings import IngestSettings
@@ -46,6 +47,7 @@ def _settings_variables() -> set[str]:
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
         | _variables(ShopSettings)
+        | _variables(AccountsSettings)
         | _variables(IngestSettings)
         | _variables(AvatarsSettings)
         | _variables(StackSettings)
