@@ -14,7 +14,8 @@ trace id. `service_name`, `http_method` and `url_path` are patterns (`*` any cha
 included, `?` exactly one; absent = `*`) matched against this process's service and the root
 span's `http.request.method` and `url.path`. A root span with a sampled link (a controller
 tick's decision, linked to the joins it admits) is recorded without using a reservoir: it
-belongs to traces already kept. Spans with a parent follow the parent (`ParentBased`), so the
+belongs to traces already kept; any other decision (`surge.sampling.no_reservoir`) is left to
+the rule's fixed rate, so ticks never take a request's place in the reservoir. Spans with a parent follow the parent (`ParentBased`), so the
 decision taken where a trace starts travels downstream.
 
 The file is checked for changes at most once a second on the sampling path and applied within
@@ -49,6 +50,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 log = logging.getLogger(__name__)
 DEFAULT_NAME = "Default"
 CHECK_EVERY_SECONDS = 1.0
+# A root that must not take a reservoir's trace (a controller tick's decision): rate only.
+NO_RESERVOIR = "surge.sampling.no_reservoir"
 _MISSING = (-1, -1)
 
 
@@ -204,9 +207,10 @@ class RulesSampler(Sampler):
             return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
         method = str((attributes or {}).get("http.request.method", ""))
         path = str((attributes or {}).get("url.path", ""))
+        spare = bool((attributes or {}).get(NO_RESERVOIR))
         for rule in self.rules:
             if rule.matches(method, path):
-                if rule.borrow(now):
+                if not spare and rule.borrow(now):
                     return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes, trace_state)
                 return rule.ratio.should_sample(
                     parent_context, trace_id, name, kind, attributes, links, trace_state

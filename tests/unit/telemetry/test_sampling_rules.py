@@ -159,3 +159,13 @@ def test_the_provider_uses_the_rules_file_and_children_follow_their_parent(
     child = tracer.start_span("child", context=trace.set_span_in_context(roots[1]))
     assert not child.is_recording()
     provider.shutdown()
+
+
+def test_a_decision_root_never_takes_the_reservoir(rules_file: Path) -> None:
+    write(rules_file, [{"rule_name": "Default", "reservoir_size": 1, "fixed_rate": 0.0}])
+    sampler = RulesSampler(rules_file, "waitingroom", clock=ManualClock(0.0))
+    tick = {"surge.sampling.no_reservoir": True}
+    assert sampler.should_sample(None, 2**64 - 1, "decide", attributes=tick).decision is (
+        Decision.DROP
+    )
+    assert kept(sampler, "POST", "/join", 1, first_id=2**64 - 1) == 1  # the reservoir was whole
