@@ -15,7 +15,8 @@ included, `?` exactly one; absent = `*`) matched against this process's service 
 span's `http.request.method` and `url.path`. A root span with a sampled link (a controller
 tick's decision, linked to the joins it admits) is recorded without using a reservoir: it
 belongs to traces already kept; any other decision (`surge.sampling.no_reservoir`) is left to
-the rule's fixed rate, so ticks never take a request's place in the reservoir. Spans with a parent follow the parent (`ParentBased`), so the
+the rule's fixed rate, so ticks never take a request's place in the reservoir. Spans with a
+parent follow the parent (`ParentBased`), so the
 decision taken where a trace starts travels downstream.
 
 The file is checked for changes at most once a second on the sampling path and applied within
