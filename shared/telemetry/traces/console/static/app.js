@@ -186,6 +186,9 @@ async function loadGroups(selected) {
   select.value = selected || "";
 }
 
+// For page tests and the curious: how many nodes the map draws.
+window.cytoscapeNodes = () => (cy ? cy.nodes().length : 0);
+
 document.addEventListener("DOMContentLoaded", () => {
   $("query").addEventListener("submit", (event) => { event.preventDefault(); search(); });
   $("range").addEventListener("change", () => { $("custom").hidden = $("range").value !== "custom"; });
