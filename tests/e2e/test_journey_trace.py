@@ -140,6 +140,12 @@ async def test_one_journey_is_one_trace_from_the_browser_to_the_socket(tmp_path:
         assert ("client", "gateway", "session") in edges
         assert ("gateway", "notifier", "session") in edges
         assert edges[("client", "gateway", "request")]["p99_ms"] < 5000  # no session in it
+        if printed := os.environ.get("TRACE_JOURNEY_MAP"):  # for the docs: the map as printed
+            text = subprocess.run(
+                [sys.executable, "-m", "shared.telemetry.traces.cli", "--dir", str(spans), "map"],
+                cwd=ROOT, capture_output=True, text=True, check=True,
+            ).stdout  # fmt: skip
+            Path(printed).write_text(text)
         _privacy_scan(spans, token, secrets["ADMIN_TOKEN"])
         await _console_finds_it(spans, tmp_path)
     finally:
