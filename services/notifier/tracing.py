@@ -37,13 +37,8 @@ def channel_kind(channel: str) -> str:
 
 def record_parent(record: Record) -> SpanContext | None:
     """The sampled producer context a record carries; None when unsampled or absent."""
-    raw = next((value for name, value in record.headers if name == "traceparent"), None)
-    if raw is None:
-        return None
-    parent = trace.get_current_span(
-        w3c.extract({"traceparent": raw.decode("ascii", "replace")})
-    ).get_span_context()
-    return parent if parent.is_valid and parent.trace_flags.sampled else None
+    parent = w3c.record_context(record.headers)
+    return parent if parent is not None and parent.trace_flags.sampled else None
 
 
 def deliver(hub: Hub, record: Record, channel: str, frame: bytes) -> int:

@@ -27,13 +27,7 @@ ZONE = "surge.annotation.zone"
 
 def record_context(record: Record) -> SpanContext | None:
     """The producer's span context a record carries (sampled or not), if any."""
-    raw = next((value for name, value in record.headers if name == "traceparent"), None)
-    if raw is None:
-        return None
-    found = trace.get_current_span(
-        w3c.extract({"traceparent": raw.decode("ascii", "replace")})
-    ).get_span_context()
-    return found if found.is_valid else None
+    return w3c.record_context(record.headers)
 
 
 def decide_span(zone: str, kind: str, admitted: list[Place] | None = None) -> Span:
