@@ -72,7 +72,7 @@ def start_service(env: dict[str, str], port: int, run: Path) -> subprocess.Popen
         "ACCOUNTS_KEYSET_FILE": str(run / "master-keys.json"),
         "ACCOUNTS_BACKOFF_FREE_FAILURES": "1000000",
         "LOG_LEVEL": "WARNING",
-        "SPANS_FILE": str(run / "spans.jsonl"),
+        "SPANS_DIR": str(run / "spans"),
         "OTEL_TRACES_SAMPLER": "surge_xray",
         "OTEL_TRACES_SAMPLER_ARG": "1,0.05",
     }

@@ -18,6 +18,7 @@ from services.waitingroom.settings import WaitingroomSettings
 from shared.settings import PlatformSettings
 from shared.stack.registry import SERVICES
 from shared.stack.settings import StackSettings
+from shared.telemetry.traces.settings import TracesSettings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,6 +52,7 @@ def _settings_variables() -> set[str]:
         | _variables(IngestSettings)
         | _variables(AvatarsSettings)
         | _variables(StackSettings)
+        | _variables(TracesSettings)
     )
 
 

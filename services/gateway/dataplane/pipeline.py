@@ -87,10 +87,16 @@ class Pipeline:
         started = time.perf_counter()
         local = self.local.get(request.path) if method in ("GET", "HEAD") else None
         label = request.path if local is not None else PROXY_ROUTE
+        parent = _parent(request)
         span = _tracer.start_span(
             f"{method} {label}",
-            context=_parent(request),
+            context=parent,
             kind=SpanKind.SERVER,
+            # A trace starts here: the sampling rules match on method and path. A request with
+            # a parent follows the parent's decision, so it builds nothing for the sampler.
+            attributes={"http.request.method": method, "url.path": request.path}
+            if parent is _ROOT
+            else None,
             record_exception=False,
             set_status_on_exception=False,
         )
@@ -99,24 +105,40 @@ class Pipeline:
             span.set_attributes(
                 {"http.request.method": method, "http.route": label, "server.address": request.host}
             )
+        answered: Callable[[], None] | None = None
+        if request.upgrade:  # a WebSocket: the request is answered at the 101, not at the close
+
+            def answered() -> None:
+                self._answered(exchange, span, recording, label, started)
+
         try:
             if local is not None:
                 await local(exchange)
             else:
-                await self._proxy(exchange, trace.set_span_in_context(span))
+                await self._proxy(exchange, trace.set_span_in_context(span), answered)
         finally:
-            status = exchange.status or 500
-            if recording:
-                span.set_attribute("http.response.status_code", status)
-                if status >= 500:
-                    span.set_status(_ERROR)
-            span.end()
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(label, method, status, elapsed)
-            if access_log.isEnabledFor(logging.INFO):
-                _log_access(request, label, status, elapsed)
+            if answered is None or exchange.status != 101:  # a 101 was answered already
+                self._answered(exchange, span, recording, label, started)
 
-    async def _proxy(self, exchange: Exchange, context: Context) -> None:
+    def _answered(
+        self, exchange: Exchange, span: trace.Span, recording: bool, label: str, started: float
+    ) -> None:
+        """The request's span, metrics and access log, once its answer is out."""
+        request = exchange.request
+        status = exchange.status or 500
+        if recording:
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(_ERROR)
+        span.end()
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(label, request.method, status, elapsed)
+        if access_log.isEnabledFor(logging.INFO):
+            _log_access(request, label, status, elapsed)
+
+    async def _proxy(
+        self, exchange: Exchange, context: Context, answered: Callable[[], None] | None = None
+    ) -> None:
         parts = self.parts
         request = exchange.request
         table = parts.routing.table
@@ -158,7 +180,9 @@ class Pipeline:
                 upgrade=websocket,
             )
             if websocket:
-                status = await tunnel(exchange, route, upstream, pool, head, decorate, context)
+                status = await tunnel(
+                    exchange, route, upstream, pool, head, decorate, context, answered
+                )
             else:
                 if request.upgrade:  # an upgrade we do not tunnel: answer, then close
                     exchange.close_after = True
