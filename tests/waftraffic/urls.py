@@ -153,7 +153,8 @@ def url_json(rng: random.Random) -> RequestView:
     )  # fmt: skip
 
 
-def _pkce(rng: random.Random) -> tuple[str, str]:
+def pkce(rng: random.Random) -> tuple[str, str]:
+    """A PKCE code verifier and its S256 challenge."""
     verifier = token(rng, 48)
     digest = hashlib.sha256(verifier.encode()).digest()
     return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
@@ -164,7 +165,7 @@ def oidc(rng: random.Random) -> RequestView:
     relying party sends it."""
     redirect = fill(rng, rng.choice(REDIRECT_URIS))
     client = rng.choice(("surge-web", "tickets-ios", str(uuid.UUID(int=rng.getrandbits(128)))))
-    verifier, challenge = _pkce(rng)
+    verifier, challenge = pkce(rng)
     step = rng.randrange(5)
     if step == 0:
         query = urlencode(

@@ -5,8 +5,6 @@ userinfo, discovery) and the pages with their `return` paths."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import random
 import string
 import uuid
@@ -22,7 +20,7 @@ from tests.waftraffic.platform.requests import (
     get,
     json_request,
 )
-from tests.waftraffic.urls import REDIRECT_URIS, fill
+from tests.waftraffic.urls import REDIRECT_URIS, fill, pkce
 
 _SYMBOLS = (
     "!@#$%^&*",
@@ -141,12 +139,6 @@ def accounts_oidc(rng: random.Random) -> RequestView:
     return RequestView("GET", f"/accounts/.well-known/{path}", headers)
 
 
-def _challenge(rng: random.Random) -> tuple[str, str]:
-    verifier = token(rng, 48)
-    digest = hashlib.sha256(verifier.encode()).digest()
-    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
 def authorize_query(rng: random.Random) -> str:
     return urlencode(
         {
@@ -158,7 +150,7 @@ def authorize_query(rng: random.Random) -> str:
             "scope": rng.choice(("openid profile email", "openid offline_access profile")),
             "state": token(rng, 16),
             "nonce": token(rng, 16),
-            "code_challenge": _challenge(rng)[1],
+            "code_challenge": pkce(rng)[1],
             "code_challenge_method": "S256",
             **rng.choice(({}, {"prompt": "login"}, {"prompt": "none"})),
         }
@@ -178,7 +170,7 @@ def accounts_token(rng: random.Random) -> RequestView:
             "grant_type": "authorization_code",
             "code": token(rng, 32),
             "redirect_uri": fill(rng, rng.choice(REDIRECT_URIS)),
-            "code_verifier": _challenge(rng)[0],
+            "code_verifier": pkce(rng)[0],
             "client_id": "surge-web",
         }
     else:
