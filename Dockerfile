@@ -57,7 +57,7 @@ ENV SERVICE=${SERVICE} \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     TMPDIR=/tmp \
-    SPANS_FILE=/tmp/spans.jsonl \
+    SPANS_DIR=/tmp/spans \
     LOG_FORMAT=json
 
 WORKDIR /app

@@ -5,10 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 # The page test drives headless Chromium with playwright-core (Node) from here.
 BROWSER := tests/browser
+# The trace console's graph library (cytoscape from npm), served by `traces serve`: no CDN.
+CONSOLE := shared/telemetry/traces/console
 # Every benchmark script (bench/support.py and the package marker are not benchmarks).
 BENCHES := $(filter-out bench/__init__.py bench/support.py,$(wildcard bench/*.py))
 
-.PHONY: run test lint typecheck pytest unit integration e2e browser bench traces redrive asyncapi openapi proto clean clean-data embedded
+.PHONY: run test lint typecheck pytest unit integration e2e browser console bench traces redrive asyncapi openapi proto clean clean-data embedded
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,13 +38,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP) browser embedded
+pytest: $(STAMP) browser console embedded
 	$(BIN)/pytest
 
 unit integration: $(STAMP) embedded
 	$(BIN)/pytest -m $@
 
-e2e: $(STAMP) browser embedded
+e2e: $(STAMP) browser console embedded
 	$(BIN)/pytest -m $@
 
 ## browser: Debian's chromium and playwright-core (tests/browser/node_modules) for the page test
@@ -65,8 +67,17 @@ bench: $(STAMP) embedded
 	fi
 	@for b in $(BENCHES); do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
 
-traces: $(STAMP)
+## traces: the trace tools (`ARGS=map`, `ARGS="find '<expression>'"`, `ARGS=serve` for the console)
+traces: $(STAMP) console
 	@$(BIN)/traces $(ARGS)
+
+console: $(CONSOLE)/node_modules/.package-lock.json
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null || if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && apt-get install -y nodejs npm || exit 1; \
+	else echo "the trace console needs Node.js: sudo apt-get install -y nodejs npm"; exit 1; fi
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
 
 redrive: $(STAMP)
 	@$(BIN)/redrive $(ARGS)
@@ -80,6 +91,7 @@ openapi: $(STAMP)
 	$(BIN)/python -m services.gateway.openapi > docs/gateway-openapi.json
 	$(BIN)/python -m services.ingest.openapi > docs/ingest-openapi.json
 	$(BIN)/python -m services.avatars.openapi > docs/avatars-openapi.json
+	$(BIN)/python -m services.accounts.openapi > docs/accounts-openapi.json
 
 ## proto: regenerate the committed protobuf code (shared/events/proto/*_pb2.py, .pyi)
 proto: $(STAMP)
@@ -87,7 +99,7 @@ proto: $(STAMP)
 
 ## clean: the venv, caches, logs and built servers; never the data (see clean-data)
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run/bin .run/kafka .run/logs .run/spans*.jsonl
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .run/bin .run/kafka .run/logs .run/spans
 
 ## clean-data: every stored document, event and generated secret of `make run`
 clean-data:

@@ -476,7 +476,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "IDENTITY_KEYS": identity_keys(),
             "ADMIN_TOKEN": ADMIN,
             "LOG_LEVEL": "WARNING",
-            "SPANS_FILE": str(tmp / "spans.jsonl"),
+            "SPANS_DIR": str(tmp / "spans"),
             "AVATARS_PORT": str(ports["av"]),
             "AVATARS_DATA_DIR": str(tmp / "avatars-data"),
             "AVATARS_POOL_WORKERS": str(POOL),

@@ -215,22 +215,22 @@ TELEMETRY = {
 }
 
 
-def set_up_telemetry(mode: str, spans_file: Path) -> Telemetry | None:
+def set_up_telemetry(mode: str, spans_dir: Path) -> Telemetry | None:
     """Ours runs traced as a service does; the raw side has no tracing by definition."""
     if mode == "off":
         return None
     os.environ["OTEL_TRACES_EXPORTER"] = "none" if mode == "sdk" else ""
-    return configure_telemetry("bench-bus", PlatformSettings(spans_file=spans_file))
+    return configure_telemetry("bench-bus", PlatformSettings(spans_dir=spans_dir))
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     broker = Tansu.start()
-    spans_file = Path(tempfile.mkdtemp(prefix="bench-bus-")) / "spans.jsonl"
+    spans_dir = Path(tempfile.mkdtemp(prefix="bench-bus-"))
     try:
         os.environ["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
         os.environ["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
         platform = PlatformSettings()
-        telemetry = set_up_telemetry(args.telemetry, spans_file)
+        telemetry = set_up_telemetry(args.telemetry, spans_dir)
         sides = {"raw": raw, "ours": ours}
         runs: dict[str, list[Figures]] = {"raw": [], "ours": []}
         warm_up = min(args.messages, 2_000)
@@ -249,8 +249,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             telemetry.force_flush()
     finally:
         await broker.astop()
-    spans_written = sum(1 for _ in spans_file.open()) if spans_file.exists() else 0
-    shutil.rmtree(spans_file.parent, ignore_errors=True)
+    spans_written = sum(1 for file in spans_dir.glob("*.jsonl") for _ in file.open())
+    shutil.rmtree(spans_dir, ignore_errors=True)
     ours_median, raw_median = medians(runs["ours"]), medians(runs["raw"])
 
     def ratio(figure: str) -> float:

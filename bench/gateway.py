@@ -224,7 +224,7 @@ def start_gateway(
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "LOG_LEVEL": "WARNING",
-        "SPANS_FILE": str(tmp / "spans.jsonl"),
+        "SPANS_DIR": str(tmp / "spans"),
         **extra_env,
     }
     # FerretDB as under `make run`; JWT routes never read the store on the request path.

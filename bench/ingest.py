@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "IDENTITY_KEYS": keys,
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "LOG_LEVEL": "WARNING",
-            "SPANS_FILE": str(tmp / "spans.jsonl"),
+            "SPANS_DIR": str(tmp / "spans"),
             "INGEST_WORKERS": str(opts.workers),
         }
 

@@ -139,7 +139,7 @@ async def secondary_reads(url: str, size: int, reads: int) -> float:
 
 
 def run_side(kind: str, url: str, ops: int, spans: Path) -> dict[str, float]:
-    env = {**os.environ, "SPANS_FILE": str(spans), "LOG_LEVEL": "WARNING"}
+    env = {**os.environ, "SPANS_DIR": str(spans), "LOG_LEVEL": "WARNING"}
     if kind == "ours":
         env.update(PRODUCTION_SAMPLING)
     done = subprocess.run(
@@ -175,7 +175,7 @@ def main() -> None:
             for n in range(rounds + 1):
                 order = ("ours", "raw") if n % 2 == 0 else ("raw", "ours")
                 for kind in order:
-                    rates = run_side(kind, server.url, ops, Path(tmp, f"spans-{n}.jsonl"))
+                    rates = run_side(kind, server.url, ops, Path(tmp, f"spans-{n}"))
                     if n > 0:  # round 0 warms up the server's SQLite files and caches
                         results[kind].append(rates)
                     shown = ", ".join(f"{phase} {rates[phase]:,.0f}/s" for phase in PHASES)

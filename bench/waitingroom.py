@@ -462,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "IDENTITY_KEYS": identity_keys(),
             "ADMIN_TOKEN": ADMIN,
             "LOG_LEVEL": "WARNING",
-            "SPANS_FILE": str(tmp / "spans.jsonl"),
+            "SPANS_DIR": str(tmp / "spans"),
             "WAITINGROOM_PORT": str(ports["wr"]),
             "NOTIFIER_PORT": str(ports["nf"]),
             "NOTIFIER_WS_PORT": str(ports["nf_ws"]),

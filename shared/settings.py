@@ -55,7 +55,14 @@ class PlatformSettings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = Field(default="json", pattern="^(json|text)$")
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    spans_file: Path = Path(".run/spans.jsonl")
+    # Where processes write their spans without an OTLP endpoint: one file per process,
+    # `<spans_dir>/<service>-<pid>.jsonl`, rotated at `spans_file_max_bytes`, `spans_file_keep`
+    # rotated files kept (shared/telemetry/filexport.py); the `traces` tools read the folder.
+    spans_dir: Path = Path(".run/spans")
+    spans_file_max_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    spans_file_keep: int = Field(default=4, ge=0, le=100)
+    # X-Ray-shaped sampling rules (shared/telemetry/rules.py), reloaded while running.
+    otel_sampling_rules_file: Path | None = None
     otel_xray_ids: bool = False
 
 

@@ -200,14 +200,15 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    settings: GatewaySettings, bus: BusFactory | None = None
+    settings: GatewaySettings, bus: BusFactory | None = None, *, port: int = 0
 ) -> AsyncIterator[Served]:
-    """The gateway as `python -m services.gateway` runs it (one worker), on a free port."""
+    """The gateway as `python -m services.gateway` runs it (one worker), on `port` (0: a free
+    one; a test whose issuer URL names the gateway picks it first)."""
     app = await init_app(settings, bus=bus or (lambda _platform, _service: MemoryBus()))
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
     try:
-        plane = await serve_public(app, "127.0.0.1", 0)
+        plane = await serve_public(app, "127.0.0.1", port)
         port = plane.port
         try:
             yield Served(app, plane, f"http://127.0.0.1:{port}", port)

@@ -45,7 +45,7 @@ def stack_environment(run_dir: Path, ports: dict[str, str]) -> dict[str, str]:
         "AUTH_JWT_SECRET",
         "ADMIN_TOKEN",
         "IDENTITY_KEYS",
-        "SPANS_FILE",
+        "SPANS_DIR",
     ):
         env.pop(name, None)
     return env

@@ -54,7 +54,7 @@ def bearer(sub: str, **claims: Any) -> dict[str, str]:
 
 
 def page_token(sub: str, **claims: Any) -> str:
-    """A user JWT for the page's `?token=` (the one place the waiting room reads a JWT)."""
+    """A user JWT (HS256, AUTH_JWT_SECRET) as a client presents it."""
     return issue_hs256({"sub": sub, **claims}, JWT_SECRET, 3600)
 
 

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from services.notifier import api, jobs_api, keys
 from services.notifier.channels import Access, public_patterns
+from services.notifier.erasure import Erasure
 from services.notifier.fanout import Fanout
 from services.notifier.history import History
 from services.notifier.hub import Hub
@@ -34,6 +35,7 @@ from shared.bus.base import Bus
 from shared.bus.logreader import KafkaLogReader, MemoryLogReader
 from shared.bus.memory import MemoryBus
 from shared.consumer import EventConsumer, IdempotencyGuard
+from shared.events.contracts.accounts import ACCOUNT_DELETED
 from shared.events.contracts.jobs import JOB_REQUESTED
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED, PRESENCE_CHANGED, PUBLICATION
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
@@ -50,6 +52,7 @@ TOPICS = (
     PUBLICATION.topic,
     PRESENCE_CHANGED.topic,
     JOB_REQUESTED.topic,
+    ACCOUNT_DELETED.topic,
 )
 GUARD_TTL_SECONDS = 7 * 24 * 3600
 _Context = Callable[[web.Application], AsyncIterator[None]]
@@ -71,6 +74,7 @@ async def init_app(
     app.cleanup_ctx.append(_core)
     attach_consumer(app, _ingest_consumer)
     attach_consumer(app, _jobs_consumer)
+    attach_consumer(app, _erasure_consumer)
     attach_webpush(app, settings, store, session)
     app.cleanup_ctx.append(_websocket)
     app.router.add_routes(api.routes)
@@ -149,6 +153,19 @@ def _jobs_consumer(app: web.Application) -> EventConsumer:
         topics=[JOB_REQUESTED.topic],
         group_id=f"{app[keys.NOTIFIER_SETTINGS].consumer_group_prefix}-jobs",
         handler=worker.handle,
+        service_name="notifier",
+    )
+
+
+def _erasure_consumer(app: web.Application) -> EventConsumer:
+    """`accounts.deleted`: drop the subject's push subscriptions (services/notifier/erasure)."""
+    guard = IdempotencyGuard.for_store(app[STORE], "processed_events", GUARD_TTL_SECONDS)
+    return EventConsumer(
+        app[BUS],
+        topics=[ACCOUNT_DELETED.topic],
+        group_id=f"{app[keys.NOTIFIER_SETTINGS].consumer_group_prefix}-accounts",
+        handler=Erasure(app[STORE]).handle,
+        guard=guard,
         service_name="notifier",
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from services.notifier import protocol
+from services.notifier import protocol, tracing
 from services.notifier.history import History
 from services.notifier.hub import Hub
 from services.notifier.metrics import NotifierMetrics
@@ -114,7 +114,7 @@ class Fanout:
         stamp = record.timestamp_ms / 1000 if record.timestamp_ms > 0 else self.history.clock()
         self.history.append(record.partition, record.offset, pub.channel, stamp, frame)
         self.metrics.publications.inc()
-        sent = self.hub.deliver(pub.channel, frame)
+        sent = tracing.deliver(self.hub, record, pub.channel, frame)
         if sent:
             self.metrics.deliveries.inc(sent)
 

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from opentelemetry.trace import SpanContext
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
@@ -23,7 +24,17 @@ log = logging.getLogger("notifier.hub")
 
 
 class Session:
-    __slots__ = ("channels", "closing", "conn", "expiry", "ip", "last_seen", "user")
+    __slots__ = (
+        "channels",
+        "closing",
+        "conn",
+        "expiry",
+        "ip",
+        "last_seen",
+        "sent",
+        "span_context",
+        "user",
+    )
 
     def __init__(self, conn: ServerConnection, ip: str) -> None:
         self.conn = conn
@@ -33,6 +44,8 @@ class Session:
         self.closing = False
         self.last_seen = time.monotonic()
         self.expiry: asyncio.TimerHandle | None = None
+        self.sent = 0  # frames written (the session span reports it)
+        self.span_context: SpanContext | None = None  # its sampled session span, for links
 
     def queued(self) -> int:
         transport = self.conn.transport
@@ -113,6 +126,7 @@ class Hub:
             return False
         conn.protocol.send_text(frame)
         conn.send_data()
+        session.sent += 1
         if self.queued_over_limit(session):
             self.on_slow()
             self.close(session, Code.SLOW_CONSUMER, "slow consumer")

@@ -33,6 +33,7 @@ from services.notifier.channels import user_channel
 from services.notifier.hub import Session
 from services.notifier.protocol import Code
 from services.notifier.session import Context, ProtocolError
+from services.notifier.tracing import SessionSpan
 from shared.http.identity import IDENTITY_HEADER, refusal
 from shared.http.problems import PROBLEM_CONTENT_TYPE
 from shared.security import TokenError
@@ -110,6 +111,8 @@ class WsServer:
             await conn.close(Code.TOO_MANY_CONNECTIONS, "too many connections")
             return
         hub.add(sess)
+        session_span = SessionSpan(conn.request.headers if conn.request is not None else None)
+        sess.span_context = session_span.context
         try:
             principal, recover = await self._authenticate(conn)
             if hub.users[principal.subject] >= s.max_connections_per_user:
@@ -120,6 +123,7 @@ class WsServer:
             hub.send(sess, protocol.welcome(principal.subject, self.replica, own))
             await session.join(ctx, sess, own, recover)
             async for raw in conn:
+                session_span.received += 1
                 principal = await session.handle(ctx, sess, principal, raw)
         except AuthError as exc:
             ctx.metrics.refused.labels(str(int(exc.code))).inc()
@@ -131,6 +135,7 @@ class WsServer:
             pass
         finally:
             hub.remove(sess)
+            session_span.end(sess, conn.close_code)
 
     async def _authenticate(
         self, conn: ServerConnection

@@ -7,25 +7,20 @@ Every change is a command on the zone log, answered once this replica applied it
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from pydantic import ValidationError
 
 from services.waitingroom.keys import CONTEXT, Context
 from services.waitingroom.summary import summary
 from services.waitingroom.zone import ZoneConfig
 from shared.events.contracts import waitingroom as ops
-from shared.http.adminauth import check_admin_token
+from shared.http.adminauth import admin_paths
 from shared.http.problems import Problem, field_errors
 
 PREFIX = "/waitingroom/admin/"
 routes = web.RouteTableDef()
 
 
-@web.middleware
-async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith(PREFIX):
-        check_admin_token(request)
-    return await handler(request)
+require_admin = admin_paths(PREFIX)
 
 
 async def _config(request: web.Request, zone_id: str | None) -> ZoneConfig:

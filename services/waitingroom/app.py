@@ -37,8 +37,7 @@ from shared.bus.memory import MemoryBus
 from shared.events.contracts.notifier import NOTIFICATION_REQUESTED
 from shared.events.contracts.waitingroom import ZONE_LOGGED, ZONE_METRICS
 from shared.http.app import BusFactory, add_readiness, create_app, kafka_bus
-from shared.http.keys import BUS, HTTP_CLIENT, METRICS, STORE
-from shared.security import JwtVerifier
+from shared.http.keys import BUS, METRICS, STORE
 
 CONTROLLER = web.AppKey("waitingroom_controller", Controller)
 OWNERSHIP = web.AppKey("waitingroom_ownership", Ownership)
@@ -94,10 +93,6 @@ def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIter
         settings, bus = app[WAITINGROOM_SETTINGS], app[BUS]
         secret = settings.signing_key.get_secret_value() if settings.signing_key else None
         key = await load_signing_key(secret, app[STORE].db["waitingroom_keys"])
-        platform = settings.platform
-        verifier = None
-        if platform.auth_jwt_secret is not None or platform.auth_jwks_url:
-            verifier = JwtVerifier(platform, session=app[HTTP_CLIENT])
         room = Room(settings.replica_id)
         zlog = ZoneLog(
             bus, room, clock, source="waitingroom", apply_timeout=settings.apply_timeout_seconds
@@ -128,7 +123,6 @@ def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIter
             room,
             zlog,
             Tokens(key, clock),
-            verifier,
             clock,
         )
         app[CONTROLLER], app[OWNERSHIP], app[PUSH] = controller, ownership, push
@@ -154,8 +148,6 @@ def _core(clock: Clock, ticker: Ticker) -> Callable[[web.Application], AsyncIter
             await ownership.stop()
             await push.stop()
             await follower.stop()
-            if verifier is not None:
-                await verifier.close()
 
     return context
 

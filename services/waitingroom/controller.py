@@ -16,10 +16,15 @@ import math
 import secrets
 from collections.abc import Awaitable, Callable
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
 from services.waitingroom.follower import Follower
 from services.waitingroom.ownership import Ownership
+from services.waitingroom.places import Place
 from services.waitingroom.positions import position_notes
 from services.waitingroom.state import Note, ZoneState
+from services.waitingroom.tracing import decide_span
 from services.waitingroom.zonelog import Clock, ZoneLog
 from shared.events.contracts import waitingroom as ops
 
@@ -96,12 +101,14 @@ class Controller:
             return 0
         live = (p for p in zone.line if p.last_seen + config.position_ttl > now)
         expires = now + config.session_ttl
+        chosen = list(itertools.islice(live, wanted))
         grants = [
             ops.Grant(user=p.user, jti=secrets.token_urlsafe(18), expires_at=expires)
-            for p in itertools.islice(live, wanted)
+            for p in chosen
         ]
         by_hand = min(zone.by_hand, len(grants))
-        outcome = await self._decide(config.id, ops.Admit(grants=grants, by_hand=by_hand))
+        admit = ops.Admit(grants=grants, by_hand=by_hand)
+        outcome = await self._decide(config.id, admit, chosen)
         self._credit[config.id] = (credit - max(0, outcome - by_hand), now)
         return outcome
 
@@ -118,8 +125,16 @@ class Controller:
             notes = [Note(p.user, "expiring_soon", {"expires_at": p.expires_at}) for _, p in soon]
             self.notes(zone, notes)
 
-    async def _decide(self, zone: str, op: ops.Op) -> int:
-        outcome, _ = await self.zlog.submit(zone, op)
+    async def _decide(self, zone: str, op: ops.Op, admitted: list[Place] | None = None) -> int:
+        """Write a decision under its own root span (the only trace a tick starts), linked to
+        the sampled joins it admits."""
+        span = decide_span(zone, op.kind, admitted)
+        token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            outcome, _ = await self.zlog.submit(zone, op)
+        finally:
+            otel_context.detach(token)
+            span.end()
         return outcome.count
 
 

@@ -9,6 +9,7 @@ from collections.abc import Collection
 
 from services.waitingroom.reader import LogReader
 from services.waitingroom.room import Room
+from services.waitingroom.tracing import record_context
 from shared.bus.codec import DecodeError, decode
 from shared.events.catalog import CATALOG
 from shared.events.contracts.waitingroom import ZoneLogged
@@ -71,7 +72,8 @@ class Follower:
                     self.room.skip(record.partition, record.offset)
                     continue
                 if isinstance(event.data, ZoneLogged):
-                    self.room.apply(event.data, record.partition, record.offset)
+                    cause = record_context(record)
+                    self.room.apply(event.data, record.partition, record.offset, cause)
                 else:
                     self.room.skip(record.partition, record.offset)
             if records:

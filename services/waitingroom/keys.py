@@ -12,7 +12,6 @@ from services.waitingroom.state import ZoneState
 from services.waitingroom.tokens import Tokens
 from services.waitingroom.zonelog import Clock, ZoneLog
 from shared.http.problems import Problem
-from shared.security import JwtVerifier
 
 
 @dataclass
@@ -21,7 +20,6 @@ class Context:
     room: Room
     zlog: ZoneLog
     tokens: Tokens
-    verifier: JwtVerifier | None  # the user JWT of the page's `?token=` (page.py)
     clock: Clock
 
     def zone(self, zone_id: str) -> ZoneState:

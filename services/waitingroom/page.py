@@ -1,12 +1,14 @@
 """The waiting room page at /waitingroom/page/ (through the gateway, open to anonymous GETs).
 
-`GET /waitingroom/page/?zone=<id>&return=<path>[&token=<user JWT>]` renders the page with the
-visitor's current status already in it; static/page.js then joins, listens on the notifier's
-WebSocket and updates it by push. Without JavaScript the page still works: visiting it joins
-(or keeps the place, renewing it when half of position_ttl has passed), a `<noscript>` meta
-refresh reloads it every 10 s, and once admitted the response sets the `surge_access_<zone>`
-cookie and links to the return path. The user JWT in `?token=` is a demo convenience (the
-script moves it to localStorage and drops it from the address bar).
+`GET /waitingroom/page/?zone=<id>&return=<path>` renders the page; static/page.js gets the
+visitor's access token from their accounts session (`POST /accounts/api/session/token`), or
+sends a visitor without a session to the sign-in page and back, then joins, listens on the
+notifier's WebSocket and updates the page by push. A client without JavaScript that sends
+`Authorization: Bearer <user JWT>` (verified by the gateway, which tells us who it is) gets its
+status rendered in the page: visiting it joins (or keeps the place, renewing it when half of
+position_ttl has passed), a `<noscript>` meta refresh reloads it every 10 s, and once admitted
+the response sets the `surge_access_<zone>` cookie and links to the return path. Tokens never
+travel in the URL.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from aiohttp import web
 from services.waitingroom.keys import CONTEXT, Context
 from services.waitingroom.visitors import view
 from shared.events.contracts import waitingroom as ops
+from shared.http.identity import Caller, caller_of
 from shared.http.problems import Problem
-from shared.security import TokenError
 from shared.security.access_tokens import cookie_name
 
 STATIC = Path(__file__).with_name("static")
@@ -46,20 +48,15 @@ def safe_return(value: str | None) -> str:
     return value
 
 
-async def _status(ctx: Context, zone_id: str, token: str) -> dict[str, Any] | None:
-    """The visitor's status, joining (or renewing) as a no-JS visit would; None if unknown."""
-    if ctx.verifier is None or not token:
-        return None
-    try:
-        claims = await ctx.verifier.verify(token)
-    except TokenError:
-        return None
-    user, zone = claims.get("sub"), ctx.room.zones.get(zone_id)
-    if not isinstance(user, str) or zone is None:
+async def _status(ctx: Context, zone_id: str, caller: Caller) -> dict[str, Any] | None:
+    """The signed-in visitor's status, joining (or renewing) as a no-JS visit would; None for
+    anyone else."""
+    user, zone = caller.subject, ctx.room.zones.get(zone_id)
+    if caller.kind != "jwt" or not user or zone is None:
         return None
     place = zone.places.get(user)
     if place is None or place.state == "left":
-        tier = zone.config.tier_for(claims.get(zone.config.tier_claim))
+        tier = zone.config.tier_for(caller.claims.get(zone.config.tier_claim))
         await ctx.zlog.submit(
             zone_id, ops.Join(user=user, tier=tier, jti=secrets.token_urlsafe(18))
         )
@@ -71,7 +68,7 @@ async def _status(ctx: Context, zone_id: str, token: str) -> dict[str, Any] | No
 
 def _describe(status: dict[str, Any] | None) -> str:
     if status is None:
-        return "Open this page with your sign-in token to join the line."
+        return "Sign in to join the line."
     state = str(status["state"])
     if state in ("waiting", "prequeue"):
         eta = status.get("eta_seconds")
@@ -96,7 +93,7 @@ async def page(request: web.Request) -> web.Response:
     if zone is None:
         raise Problem(404, f"no zone {zone_id[:64]!r}")
     back = safe_return(request.query.get("return"))
-    status = await _status(ctx, zone_id, request.query.get("token", ""))
+    status = await _status(ctx, zone_id, caller_of(request))
     admitted = status is not None and status["state"] == "admitted"
     values = {
         "zone": html.escape(zone_id),

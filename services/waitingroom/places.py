@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from opentelemetry.trace import SpanContext
+
 PlaceState = Literal["waiting", "admitted", "expired", "completed", "left"]
 AFTER_LOTTERY = 1 << 62  # joined after the pre-queue was shuffled: behind every drawn place
 Key = tuple[int, int, int]
@@ -32,6 +34,7 @@ class Place:
     admitted_at: float | None = None
     expires_at: float | None = None
     notified_position: int | None = None
+    join: SpanContext | None = None  # the join's span context, kept only when it was sampled
 
     @property
     def key(self) -> Key:
@@ -86,3 +89,7 @@ class Note:
     user: str | None
     event: str
     data: dict[str, Any] = field(default_factory=dict)
+    # Tracing (services/waitingroom/tracing.py): the visitor's sampled join, for an admission;
+    # the log record whose application made the note (its trace is the one to continue).
+    join: SpanContext | None = None
+    cause: SpanContext | None = None

@@ -13,7 +13,10 @@ import logging
 import re
 from collections.abc import Callable
 
+from opentelemetry import context as otel_context
+
 from services.waitingroom.state import Note, ZoneState
+from services.waitingroom.tracing import note_context
 from shared.bus.base import Bus
 from shared.events.contracts.notifier import (
     CHANNEL_PATTERN,
@@ -35,7 +38,9 @@ class Push:
     def __init__(self, bus: Bus, owns: Callable[[int], bool], source: str) -> None:
         self.bus, self.owns, self.source = bus, owns, source
         self.sent = self.dropped = 0
-        self._queue: asyncio.Queue[NotificationRequested] = asyncio.Queue(QUEUE_SIZE)
+        self._queue: asyncio.Queue[tuple[NotificationRequested, Note, str]] = asyncio.Queue(
+            QUEUE_SIZE
+        )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -65,7 +70,7 @@ class Push:
                 webpush=_ADMITTED_PUSH if note.event == "admitted" else None,
             )
             try:
-                self._queue.put_nowait(request)
+                self._queue.put_nowait((request, note, zid))
             except asyncio.QueueFull:
                 self.dropped += 1
 
@@ -76,13 +81,21 @@ class Push:
                 batch.append(self._queue.get_nowait())
             # Concurrent publishes share producer batches (one broker round-trip for many).
             results = await asyncio.gather(*map(self._publish, batch), return_exceptions=True)
-            for request, result in zip(batch, results, strict=True):
+            for (request, _, _), result in zip(batch, results, strict=True):
                 if isinstance(result, BaseException):
                     self.dropped += 1
                     log.error("could not publish a notification to %s: %s", request.channel, result)
                 else:
                     self.sent += 1
 
-    async def _publish(self, request: NotificationRequested) -> None:
+    async def _publish(self, queued: tuple[NotificationRequested, Note, str]) -> None:
+        request, note, zone = queued
         event = NOTIFICATION_REQUESTED.new(request, source=self.source)
-        await self.bus.publish(NOTIFICATION_REQUESTED, event)
+        span, context = note_context(note, zone)  # the trace this notification continues
+        token = otel_context.attach(context)
+        try:
+            await self.bus.publish(NOTIFICATION_REQUESTED, event)
+        finally:
+            otel_context.detach(token)
+            if span is not None:
+                span.end()

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+
+from opentelemetry.trace import SpanContext
 
 from services.waitingroom.state import Note, Outcome, ZoneState
 from services.waitingroom.zone import ZoneConfig
@@ -29,16 +32,30 @@ class Room:
         self.on_notes: NoteSink | None = None
         self._advanced = asyncio.Event()
 
-    def apply(self, event: ops.ZoneLogged, partition: int, offset: int) -> Outcome:
+    def apply(
+        self,
+        event: ops.ZoneLogged,
+        partition: int,
+        offset: int,
+        cause: SpanContext | None = None,
+    ) -> Outcome:
+        """Apply one zone log record; `cause` is the trace context the record carried."""
         if offset < self.applied.get(partition, 0):
             return Outcome(False, "already_applied")  # a reader re-delivered: state is ahead
         self.applied[partition] = offset + 1
+        before = self.zones.get(event.zone)
+        if before is not None:
+            before.cause = cause
         outcome = self._apply(event, partition, offset)
         if event.origin == self.origin:
             self.outcomes[(partition, offset)] = outcome
         zone = self.zones.get(event.zone)
+        if zone is not None:
+            zone.cause = None
         if zone is not None and zone.notes:
             notes, zone.notes = zone.notes, []
+            if cause is not None:  # what this record caused continues its trace
+                notes = [n if n.cause is not None else replace(n, cause=cause) for n in notes]
             if self.on_notes is not None:
                 self.on_notes(zone, notes)
         return outcome

@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from collections import deque
 
+from opentelemetry.trace import SpanContext
+
 from services.waitingroom.places import AFTER_LOTTERY, Note, Outcome, Place, WaitingLine
 from services.waitingroom.zone import ZoneConfig
 from shared.events.contracts import waitingroom as ops
@@ -24,6 +26,7 @@ class ZoneState:
         self.places: dict[str, Place] = {}
         self.line = WaitingLine()
         self.notes: list[Note] = []  # filled by apply; drained by whoever pushes
+        self.cause: SpanContext | None = None  # the trace context of the record being applied
         self._reset(at)
 
     def _reset(self, at: float) -> None:
@@ -64,6 +67,9 @@ class ZoneState:
         if self.closed or self.sold_out:
             return Outcome(False, self.status)
         place = Place(op.user, number, op.tier, self.config.tier_rank(op.tier), at, at)
+        cause = self.cause
+        if cause is not None and cause.trace_flags.sampled:
+            place.join = cause  # sampled joins only: two ints per such visitor
         self.places[op.user] = place
         if op.user in self.config.exempt and op.jti is not None:
             place.state, place.exempt, place.jti = "admitted", True, op.jti
@@ -188,7 +194,7 @@ class ZoneState:
             self.waits.append(max(0.0, at - place.joined_at))
             waited = round(max(0.0, at - place.joined_at), 3)
             data = {"expires_at": grant.expires_at, "waited": waited}
-            self.notes.append(Note(place.user, "admitted", data))
+            self.notes.append(Note(place.user, "admitted", data, place.join, self.cause))
         self.by_hand -= min(self.by_hand, op.by_hand, admitted)
         return Outcome(admitted > 0, "admitted", admitted)
 

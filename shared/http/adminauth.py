@@ -7,6 +7,7 @@ Without a configured secret the API is switched off (503) rather than open.
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 from pydantic import SecretStr
 
 from shared.http.keys import SETTINGS
@@ -42,3 +43,16 @@ def check_admin_token(request: web.Request) -> None:
         refused="admin calls need `Authorization: Bearer <ADMIN_TOKEN>`",
         challenge='Bearer realm="surge-admin"',
     )
+
+
+def admin_paths(prefix: str) -> Middleware:
+    """Middleware requiring the admin token on every path under `prefix` (an operator API
+    served on a service's public port, which the gateway does not route)."""
+
+    @web.middleware
+    async def require_admin(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith(prefix):
+            check_admin_token(request)
+        return await handler(request)
+
+    return require_admin

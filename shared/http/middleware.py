@@ -72,10 +72,16 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     method = request.method
     started = time.perf_counter()
     status = 500
+    parent = _parent(request.headers)
     span = _tracer.start_span(
         f"{method} {route}",
-        context=_parent(request.headers),
+        context=parent,
         kind=SpanKind.SERVER,
+        # Where a trace starts the sampling rules match on method and path; a request with a
+        # parent follows the parent's decision and builds nothing for the sampler.
+        attributes={"http.request.method": method, "url.path": request.path}
+        if parent is _ROOT
+        else None,
         record_exception=False,
         set_status_on_exception=False,
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from shared.stack.orphans import die_with_parent
+from shared.telemetry.filexport import RotatingFile
 
 _COLOURS = ("36", "35", "33", "32", "34", "31")
 
@@ -45,17 +46,23 @@ class Child:
         await self.pump
 
 
-async def _pump(name: str, stream: asyncio.StreamReader, colour: str) -> None:
+async def _pump(
+    name: str, stream: asyncio.StreamReader, colour: str, log_file: RotatingFile | None
+) -> None:
     prefix = f"\x1b[{colour}m{name:>10} |\x1b[0m " if sys.stdout.isatty() else f"{name:>10} | "
     while line := await stream.readline():
         sys.stdout.write(prefix + line.decode(errors="replace"))
         sys.stdout.flush()
+        if log_file is not None:  # what the trace console shows next to a trace
+            log_file.write(line)
 
 
 _started = 0
 
 
-async def start_child(name: str, module: str, env: dict[str, str]) -> Child:
+async def start_child(
+    name: str, module: str, env: dict[str, str], log_file: RotatingFile | None = None
+) -> Child:
     global _started
     colour = _COLOURS[_started % len(_COLOURS)]
     _started += 1
@@ -71,7 +78,8 @@ async def start_child(name: str, module: str, env: dict[str, str]) -> Child:
         preexec_fn=die_with_parent,
     )
     assert process.stdout is not None
-    return Child(name, process, asyncio.create_task(_pump(name, process.stdout, colour)))
+    pump = _pump(name, process.stdout, colour, log_file)
+    return Child(name, process, asyncio.create_task(pump))
 
 
 async def wait_healthy(child: Child, url: str, within: float = 60.0) -> None:

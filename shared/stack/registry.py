@@ -76,4 +76,10 @@ SERVICES: tuple[ServiceEntry, ...] = (
         # `{data}`: the run directory's data folder (kept across restarts, `make clean-data`).
         env={"AVATARS_DATA_DIR": "{data}/avatars"},
     ),
+    ServiceEntry(
+        name="accounts",
+        module="services.accounts",
+        port_env="ACCOUNTS_PORT",
+        port=8087,
+    ),
 )

@@ -11,6 +11,7 @@ work and commit offsets), then the broker and the store, and exits 0 with no pro
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -27,8 +28,25 @@ from shared.stack.procs import Child, ChildExitedError, start_child, wait_health
 from shared.stack.registry import SERVICES, ServiceEntry
 from shared.stack.servers import MissingToolError
 from shared.stack.settings import StackSettings
+from shared.telemetry.filexport import RotatingFile
 
 SECRETS = ("AUTH_JWT_SECRET", "ADMIN_TOKEN", "IDENTITY_KEYS")
+# Each service's lines also go to <run dir>/logs/<service>.log (the trace console shows the
+# lines of a trace), rotated so a day of `make run` stays within a few tens of MiB.
+LOG_FILE_MAX_BYTES = 16 * 1024 * 1024
+LOG_FILES_KEPT = 2
+# `make run` records every trace (the deployments keep X-Ray's 1 per second and 5 %); the file
+# is the user's to edit while the stack runs (applied within 5 s).
+DEFAULT_SAMPLING_RULES = {
+    "rules": [
+        {
+            "rule_name": "Default",
+            "description": "make run: every trace",
+            "reservoir_size": 1,
+            "fixed_rate": 1.0,
+        }
+    ]
+}
 # Generated like the others but never printed: only the services use them.
 INTERNAL = {"IDENTITY_KEYS": IdentityKeys.generate}
 
@@ -82,7 +100,9 @@ class Servers:
 def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, str], list[str]]:
     env = dict(os.environ)
     env.update(servers.environment())
-    env.setdefault("SPANS_FILE", str(Path(settings.run_dir, "spans.jsonl").resolve()))
+    env.setdefault("SPANS_DIR", str(Path(settings.run_dir, "spans").resolve()))
+    if "OTEL_SAMPLING_RULES_FILE" not in env:
+        env["OTEL_SAMPLING_RULES_FILE"] = str(_sampling_rules(Path(settings.run_dir)).resolve())
     env.setdefault("LOG_FORMAT", "text" if sys.stdout.isatty() else "json")
     wanted = [name for name in SECRETS if not env.get(name)]
     stored, generated = secretsfile.load_or_create(Path(settings.run_dir), wanted, INTERNAL)
@@ -97,7 +117,27 @@ def _environment(settings: StackSettings, servers: Servers) -> tuple[dict[str, s
             env.setdefault(url, f"http://127.0.0.1:{env[port_env]}")
         data = str((Path(settings.run_dir) / "data").resolve())
         env.update({k: v.format(data=data) for k, v in entry.env.items() if k not in env})
+    _accounts_defaults(env, Path(settings.run_dir))
     return env, generated
+
+
+def _sampling_rules(run_dir: Path) -> Path:
+    """The run dir's sampling rules, written with the default (every trace) the first time."""
+    path = run_dir / "sampling-rules.json"
+    if not path.exists():
+        path.write_text(json.dumps(DEFAULT_SAMPLING_RULES, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _accounts_defaults(env: dict[str, str], run: Path) -> None:
+    """The platform's default sign-in: every service verifies user tokens with the accounts
+    service's JWKS (AUTH_JWT_SECRET stays accepted as well); the issuer is its public URL
+    through the gateway; its key file and local mail stay in the run dir."""
+    accounts = env.get("ACCOUNTS_URL", "http://127.0.0.1:8087")
+    env.setdefault("AUTH_JWKS_URL", f"{accounts}/accounts/.well-known/jwks.json")
+    env.setdefault("ACCOUNTS_ISSUER", f"http://127.0.0.1:{env['GATEWAY_PORT']}/accounts")
+    env.setdefault("ACCOUNTS_KEYSET_FILE", str((run / "accounts" / "master-keys.json").resolve()))
+    env.setdefault("ACCOUNTS_MAIL_DIR", str((run / "mail").resolve()))
 
 
 def _banner(env: dict[str, str], generated: list[str], servers: Servers) -> str:
@@ -145,7 +185,12 @@ async def _run(settings: StackSettings) -> int:
         await servers.start(settings)
         env, generated = _environment(settings, servers)
         for entry in SERVICES:
-            children.append(await start_child(entry.name, entry.module, env))
+            log_file = RotatingFile(
+                Path(settings.run_dir, "logs", f"{entry.name}.log"),
+                max_bytes=LOG_FILE_MAX_BYTES,
+                keep=LOG_FILES_KEPT,
+            )
+            children.append(await start_child(entry.name, entry.module, env, log_file))
         await _await_healthy(children, env, stop, settings.ready_timeout_seconds)
         if not stop.is_set():
             print(_banner(env, generated, servers), flush=True)

@@ -1,10 +1,10 @@
 """A SpanExporter that appends finished spans as JSON lines to a local file.
 
-This is the backend-less default (no OTLP endpoint): the `traces` command reads the file.
-Several processes of the local stack append to the same file, so each export is written with
-one `os.write` on an `O_APPEND` descriptor: the kernel positions every write at the end of the
-file, so lines from different processes never interleave. The exporter never raises into the
-application: a full disk or a deleted directory costs spans, not requests.
+This is the backend-less default (no OTLP endpoint): the `traces` tools read the folder. Each
+process writes a file of its own (`<SPANS_DIR>/<service>-<pid>.jsonl`) and rotates it itself
+(see `JsonlFileSpanExporter`); each export is one `os.write` on an `O_APPEND` descriptor, so a
+reader never sees two exports interleaved. The exporter never raises into the application: a
+full disk or a deleted directory costs spans, not requests.
 
 `JsonlFileSpanProcessor` is how services write the file (setup.py). It encodes each span when it
 ends, on the thread that ends it, and leaves only the file write to a background thread. The
@@ -21,6 +21,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import weakref
@@ -51,7 +52,7 @@ def span_to_dict(span: ReadableSpan, service: str | None = None) -> dict[str, An
     if service is None:
         service = service_name(span.resource)
     start = span.start_time or 0
-    return {
+    record: dict[str, Any] = {
         "trace_id": f"{ctx.trace_id:032x}" if ctx else "",
         "span_id": f"{ctx.span_id:016x}" if ctx else "",
         "parent_span_id": f"{parent.span_id:016x}" if parent else None,
@@ -63,6 +64,13 @@ def span_to_dict(span: ReadableSpan, service: str | None = None) -> dict[str, An
         "status": _STATUS.get(span.status.status_code, "UNSET"),
         "attributes": _attributes(span),
     }
+    links = span.links
+    if links:  # a batch's records, the joins a decision admits: only on the spans that have them
+        record["links"] = [
+            {"trace_id": f"{link.context.trace_id:032x}", "span_id": f"{link.context.span_id:016x}"}
+            for link in links
+        ]
+    return record
 
 
 def service_name(resource: Resource) -> str:
@@ -128,12 +136,110 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return b"\n".join(lines)
 
 
-class JsonlFileSpanExporter(SpanExporter):
-    """Append spans to `path` as JSON lines (parent directory created on demand)."""
+class RotatingFile:
+    """Appends bytes to a file, one `os.write` per call, and rotates it past `max_bytes`:
+    `x.jsonl` -> `x.1.jsonl` -> ... -> `x.<keep>.jsonl`, the oldest removed (`keep=0`: the file
+    is begun anew). Never raises: a full disk or a deleted directory costs lines, not requests
+    (a failure is logged once). `directory_of` set: the file is `<directory>/<name>-<pid><suffix>`,
+    the pid read at each write so a forked worker writes a file of its own, and the files of
+    the name's exited processes beyond the newest `keep` are removed when a process begins one.
+    The span files and `make run`'s log files are written this way."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        max_bytes: int | None = None,
+        keep: int = 4,
+        service: str | None = None,
+        suffix: str = ".jsonl",
+    ) -> None:
+        self._fixed = Path(path)
+        self._service = service  # set: `path` is a directory, one file per process in it
+        self._suffix = suffix
+        self.max_bytes, self.keep = max_bytes, keep
+        self._open_path: Path | None = None
+        self._size = 0
         self._warned = False
+
+    @property
+    def path(self) -> Path:
+        if self._service is None:
+            return self._fixed
+        return self._fixed / f"{self._service}-{os.getpid()}{self._suffix}"
+
+    def write(self, data: bytes) -> bool:
+        """Append with one write; False (logged once) when the file is unusable."""
+        try:
+            path = self.path
+            if path != self._open_path:
+                self._begin(path)
+            if (
+                self.max_bytes is not None
+                and self._size
+                and self._size + len(data) > self.max_bytes
+            ):
+                self._rotate(path)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                view = memoryview(data)
+                while view:  # a regular file takes it all at once; loop only for safety
+                    written = os.write(fd, view)
+                    view = view[written:]
+            finally:
+                os.close(fd)
+            self._size += len(data)
+        except Exception as exc:  # never break the app because tracing failed
+            self._open_path = None  # look at the file afresh next time (deleted directory)
+            self._warn("writing failed", exc)
+            return False
+        return True
+
+    def _begin(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._size = path.stat().st_size
+        except FileNotFoundError:
+            self._size = 0
+        self._open_path = path
+        if self._service is not None:
+            prune_exited(path.parent, self._service, self.keep, self._suffix)
+
+    def _rotate(self, path: Path) -> None:
+        stem, suffix = path.name.removesuffix(path.suffix), path.suffix
+        rotated = [path.with_name(f"{stem}.{n}{suffix}") for n in range(1, self.keep + 1)]
+        if rotated:
+            rotated[-1].unlink(missing_ok=True)
+            for older, newer in zip(reversed(rotated[1:]), reversed(rotated[:-1]), strict=True):
+                if newer.exists():
+                    newer.rename(older)
+            path.rename(rotated[0])
+        else:
+            path.unlink(missing_ok=True)
+        self._size = 0
+
+    def _warn(self, what: str, exc: Exception) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("%s: %s", what, exc, extra={"file": str(self._fixed)})
+
+
+class JsonlFileSpanExporter(RotatingFile, SpanExporter):
+    """Append spans to a JSON-lines file (parent directory created on demand).
+
+    `JsonlFileSpanExporter(path)` writes one fixed file, never rotated (tests, tools).
+    `JsonlFileSpanExporter.per_process(directory, service, max_bytes, keep)` is what services
+    use: `<directory>/<service>-<pid>.jsonl`, rotated to `<service>-<pid>.1.jsonl` ... past
+    `max_bytes` (see `RotatingFile`). Disk use is bounded by
+    (live processes x (keep + 1) + keep) x max_bytes per service. Only the owning process
+    writes and rotates a file, so no lock across processes is needed.
+    """
+
+    @classmethod
+    def per_process(
+        cls, directory: Path | str, service: str, *, max_bytes: int | None, keep: int
+    ) -> JsonlFileSpanExporter:
+        return cls(directory, max_bytes=max_bytes, keep=keep, service=safe_name(service))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
@@ -145,33 +251,48 @@ class JsonlFileSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS if self.write(data) else SpanExportResult.FAILURE
 
-    def write(self, data: bytes) -> bool:
-        """Append encoded lines with one write; False (logged once) when the file is unusable."""
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                view = memoryview(data)
-                while view:  # a regular file takes it all at once; loop only for safety
-                    written = os.write(fd, view)
-                    view = view[written:]
-            finally:
-                os.close(fd)
-        except Exception as exc:  # never break the app because tracing failed
-            self._warn("span file export failed", exc)
-            return False
-        return True
-
-    def _warn(self, what: str, exc: Exception) -> None:
-        if not self._warned:
-            self._warned = True
-            log.warning("%s: %s", what, exc, extra={"spans_file": str(self.path)})
-
     def shutdown(self) -> None:
         return None
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def safe_name(service: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", service) or "unknown_service"
+
+
+def prune_exited(directory: Path, service: str, keep: int, suffix: str = ".jsonl") -> None:
+    """Remove the files of `service`'s exited processes beyond the newest `keep`."""
+    pattern = re.compile(rf"{re.escape(service)}-(\d+)(?:\.\d+)?{re.escape(suffix)}")
+    exited: list[tuple[float, Path]] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match is None or _alive(int(match[1])):
+            continue
+        try:
+            exited.append((entry.stat().st_mtime, entry))
+        except OSError:
+            continue
+    exited.sort(reverse=True)
+    for _, entry in exited[keep:]:
+        entry.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
 
 
 class JsonlFileSpanProcessor(SpanProcessor):

@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from pymongo import monitoring
+from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ class MongoSpans(monitoring.CommandListener):
             span.end()
 
 
+def url_without_secrets(url: URL) -> str:
+    """The URL a client span records: no user info, no query string (tokens, emails and
+    signatures travel there), no fragment."""
+    return str(url.with_user(None).with_password(None).with_query(None).with_fragment(None))
+
+
 _mongo_listener: MongoSpans | None = None
 
 
@@ -79,7 +86,7 @@ def instrument_libraries(provider: TracerProvider) -> None:
 
     aiohttp_client: Any = AioHttpClientInstrumentor()
     if not aiohttp_client.is_instrumented_by_opentelemetry:
-        aiohttp_client.instrument(tracer_provider=provider)
+        aiohttp_client.instrument(tracer_provider=provider, url_filter=url_without_secrets)
     if _mongo_listener is None:
         _mongo_listener = MongoSpans(provider)
         monitoring.register(_mongo_listener)

@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from shared.settings import PlatformSettings
-from shared.telemetry import sampling
+from shared.telemetry import rules, sampling
 from shared.telemetry.filexport import JsonlFileSpanExporter, JsonlFileSpanProcessor
 from shared.telemetry.instrument import instrument_libraries
 
@@ -54,23 +54,32 @@ def otlp_enabled(signal: str) -> bool:
     )
 
 
-def select_span_exporter(platform: PlatformSettings) -> SpanExporter | None:
-    """OTLP/HTTP when an endpoint is set, else the JSONL file; None if OTEL_TRACES_EXPORTER=none."""
+def select_span_exporter(platform: PlatformSettings, service: str) -> SpanExporter | None:
+    """OTLP/HTTP when an endpoint is set, else this process's span file in SPANS_DIR; None if
+    OTEL_TRACES_EXPORTER=none."""
     if _env("OTEL_TRACES_EXPORTER").lower() == "none":
         return None
     if otlp_enabled("TRACES"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         return OTLPSpanExporter()  # endpoint, headers, timeout, compression from OTEL_* env
-    return JsonlFileSpanExporter(platform.spans_file)
+    return JsonlFileSpanExporter.per_process(
+        platform.spans_dir,
+        service,
+        max_bytes=platform.spans_file_max_bytes,
+        keep=platform.spans_file_keep,
+    )
 
 
 def build_tracer_provider(service: str, platform: PlatformSettings) -> TracerProvider:
-    """Sampler and OTEL_SDK_DISABLED come from the environment: the SDK's own samplers, plus
+    """Sampler and OTEL_SDK_DISABLED come from the environment: X-Ray-shaped rules from
+    OTEL_SAMPLING_RULES_FILE (shared.telemetry.rules) when set, else the SDK's own samplers plus
     `surge_xray` (shared.telemetry.sampling), which a bare TracerProvider cannot look up."""
     resource = Resource.create({"service.name": service})
     sampler = None
-    if _env("OTEL_TRACES_SAMPLER").lower() == sampling.NAME:
+    if platform.otel_sampling_rules_file is not None:
+        sampler = rules.rules_sampler(platform.otel_sampling_rules_file, service)
+    elif _env("OTEL_TRACES_SAMPLER").lower() == sampling.NAME:
         sampler = sampling.xray_sampler(_env("OTEL_TRACES_SAMPLER_ARG"))
     if platform.otel_xray_ids:
         # X-Ray ids carry the start epoch in the first 32 bits, so X-Ray accepts our trace ids.
@@ -195,13 +204,13 @@ def configure_telemetry(
             if state.service != service:
                 log.warning("telemetry already configured for %r, not %r", state.service, service)
             if exporter is not None or state._closed:
-                chosen = exporter if exporter is not None else select_span_exporter(platform)
+                chosen = exporter or select_span_exporter(platform, state.service)
                 state.processor.swap(_processor_for(chosen, batch=exporter is None))
                 state.exporter, state._closed = chosen, False
             return state
 
         provider = build_tracer_provider(service, platform)
-        chosen = exporter if exporter is not None else select_span_exporter(platform)
+        chosen = exporter if exporter is not None else select_span_exporter(platform, service)
         processor = SwappableSpanProcessor(_processor_for(chosen, batch=exporter is None))
         provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)

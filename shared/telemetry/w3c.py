@@ -12,7 +12,7 @@ propagator path. tests/unit/test_w3c.py compares both paths.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -75,3 +75,15 @@ def inject(headers: MutableMapping[str, str], span: trace.Span) -> None:
         )
         return
     propagate.inject(headers, context=trace.set_span_in_context(span))
+
+
+def record_context(headers: Sequence[tuple[str, bytes]]) -> SpanContext | None:
+    """The producer's span context a Kafka record's headers carry (sampled or not), if any:
+    the `traceparent` alone is read, with no span made (what the notifier's delivery and the
+    waiting room's admission need to continue, or not, the trace that caused them)."""
+    raw = next((value for name, value in headers if name == TRACEPARENT), None)
+    if raw is None:
+        return None
+    found = trace.get_current_span(extract({TRACEPARENT: raw.decode("ascii", "replace")}))
+    context = found.get_span_context()
+    return context if context.is_valid else None

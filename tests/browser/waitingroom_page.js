@@ -1,5 +1,6 @@
 // Drives the waiting room page in headless Chromium for tests/e2e/test_waitingroom_page.py.
-// Usage: node waitingroom_page.js '<json config>'  (config: url, zone, userDataDir, timeoutMs)
+// Usage: node waitingroom_page.js '<json config>'  (config: url, zone, userDataDir, timeoutMs,
+// cookies: the accounts session cookie to start with)
 // Prints JSON lines: {"phase": "waiting", ...} once the page shows a position, is connected and
 // has subscribed to zone:<zone>. Then reads commands on stdin, one a line:
 //   "status <text>": wait until the page's status line reads <text>, print {"phase": "status"};
@@ -9,7 +10,7 @@
 "use strict";
 const path = require("path");
 const readline = require("readline");
-const { chromium } = require(path.join(__dirname, "node_modules", "playwright-core"));
+const { launch } = require(path.join(__dirname, "launch.js"));
 
 const config = JSON.parse(process.argv[2]);
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -17,12 +18,8 @@ const lines = readline.createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
 (async () => {
-  const context = await chromium.launchPersistentContext(config.userDataDir, {
-    executablePath: "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--no-first-run"],
-  });
+  const context = await launch(config.userDataDir);
+  if (config.cookies) await context.addCookies(config.cookies); // a signed-in visitor
   const started = Date.now();
   const at = () => Date.now() - started;
   const requests = [], frames = [], sockets = [], errors = [];

@@ -1,14 +1,19 @@
 """What `make run` acknowledged survives a stop and a start of the whole stack.
 
 A new user's journey, as the README tells it: a zone created and paused, visitors queued in it
-through the gateway with user tokens, an API key bound to a plan; then Ctrl-C and `make run`
-again with the same run directory. The same token gets the same place, the zone is still
-there and paused, the key still authenticates, and the generated secrets were reused.
+through the gateway with user tokens, an API key bound to a plan, a person signed up with the
+accounts service (the mailed link from the run dir's mail folder) and queued with its token;
+then Ctrl-C and `make run` again with the same run directory. The same token gets the same
+place, the zone is still there and paused, the key still authenticates, the person signs in
+again (the master keys, the blind-index key and the signing keys survived), their earlier token
+and refresh token still work, and the generated secrets were reused.
 """
 
 from __future__ import annotations
 
+import email
 import json
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -26,7 +31,9 @@ ROUTES = """
 upstreams:
   waitingroom: {url: "http://127.0.0.1:${WAITINGROOM_PORT}"}
   shop: {url: "http://127.0.0.1:${SHOP_PORT}"}
+  accounts: {url: "http://127.0.0.1:${ACCOUNTS_PORT}"}
 routes:
+  - {id: accounts, prefix: /accounts/api/, upstream: accounts}
   - {id: waitingroom, prefix: /waitingroom/zones/, upstream: waitingroom, auth: jwt}
   - {id: keyed, prefix: /keyed/, upstream: shop, auth: api_key}
 """
@@ -94,6 +101,17 @@ def test_zone_places_and_api_key_survive_a_restart(tmp_path: Path) -> None:
         key = {"X-API-Key": created["key"]}
         assert call("GET", f"{gateway}/keyed/anything", None, key)[0] != 401
 
+        person = {"email": "robin@example.com", "password": "granite-pelican-sunrise-5"}
+        assert call("POST", f"{gateway}/accounts/api/signup", person)[0] == 202
+        token = _mailed_token(tmp_path / "mail", person["email"])
+        assert call("POST", f"{gateway}/accounts/api/verify", {"token": token})[0] == 200
+        status, signed_in = call("POST", f"{gateway}/accounts/api/signin", person)
+        assert status == 200, signed_in
+        robin = {"Authorization": f"Bearer {signed_in['access_token']}"}
+        status, body = call("POST", f"{gateway}/waitingroom/zones/encore/join", {}, robin)
+        assert status == 201, body
+        robin_place = (body["queue_number"], body["position"])
+
         stack.stop()
         assert stack.process.returncode == 0, stack.banner[-3000:]
         stack = Stack.start(env)
@@ -107,14 +125,38 @@ def test_zone_places_and_api_key_survive_a_restart(tmp_path: Path) -> None:
         status, summary = call("GET", f"{room_admin}/zones/encore", None, admin)
         assert status == 200, summary
         assert summary["summary"]["paused"] is True
-        assert summary["summary"]["visitors"] == 5
+        assert summary["summary"]["visitors"] == 6  # five fans and robin
         assert call("GET", f"{gateway}/keyed/anything", None, key)[0] != 401
         assert call("GET", f"{gateway}/keyed/anything")[0] == 401
         assert call("GET", f"{gateway_admin}/admin/keys/{created['id']}", None, admin)[0] == 200
+
+        status, again = call("POST", f"{gateway}/accounts/api/signin", person)
+        assert status == 200, again
+        assert again["account_id"] == signed_in["account_id"]
+        status, me = call("GET", f"{gateway}/accounts/api/me", None, robin)
+        assert (status, me["email"]) == (200, person["email"]), "the earlier token still works"
+        status, body = call("GET", f"{gateway}/waitingroom/zones/encore/status", None, robin)
+        assert (status, (body["queue_number"], body["position"])) == (200, robin_place)
+        refresh = {"refresh_token": signed_in["refresh_token"]}
+        assert call("POST", f"{gateway}/accounts/api/token/refresh", refresh)[0] == 200
         stack.stop()
         assert stack.process.returncode == 0, stack.banner[-3000:]
     finally:
         stack.kill()
+
+
+def _mailed_token(folder: Path, address: str) -> str:
+    """The verification token in the newest mail to `address` (the stack's local mail sender
+    writes each message to the run dir's mail folder)."""
+    for path in sorted(folder.glob("*.eml"), reverse=True):
+        message = email.message_from_bytes(path.read_bytes())
+        if message["To"] == address:
+            body = message.get_payload(decode=True)
+            assert isinstance(body, bytes)
+            found = re.search(r"token=([A-Za-z0-9_-]+)", body.decode())
+            assert found is not None
+            return found.group(1)
+    raise AssertionError(f"no mail to {address} in {folder}")
 
 
 def _plan() -> dict[str, Any]:

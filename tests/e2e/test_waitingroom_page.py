@@ -1,5 +1,7 @@
-"""The waiting room page in headless Chromium, through the real gateway, notifier, waiting room
-and sample shop (in this process, on a real broker): the page joins and shows its position,
+"""The waiting room page in headless Chromium, through the real gateway, accounts, notifier,
+waiting room and sample shop (in this process, on a real broker): a signed-in visitor (an
+accounts session cookie, no token in the URL) opens the page, which gets an access token from
+the session, joins and shows its position,
 reads the zone's state once (paused) when it subscribes to `zone:<id>`, hears the zone resumed,
 paused and resumed again by push, admission reaches it by push, and it polled nothing while its
 socket was up.
@@ -13,53 +15,22 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
 
-from services.gateway.settings import GatewaySettings
-from services.notifier.app import init_app as init_notifier
-from services.notifier.keys import WS_SERVER
-from services.shop.app import init_app as init_shop
-from services.shop.settings import ShopSettings
-from shared.http.app import kafka_bus
-from shared.settings import PlatformSettings
-from tests import notifier_support
-from tests.gateway_support import serving
-from tests.waitingroom_support import (
-    ADMIN,
-    JWT_SECRET,
-    ManualClock,
-    Replica,
-    page_token,
-    running_waitingroom,
-)
+from services.accounts.tokens.sessions import COOKIE
+from tests.accounts_support import PASSWORD
+from tests.edge_support import Edge, running_edge
+from tests.waitingroom_support import ADMIN
 
 pytestmark = pytest.mark.e2e
 BROWSER = Path(__file__).resolve().parents[1] / "browser"
 SCRIPT = BROWSER / "waitingroom_page.js"
 CHROMIUM = Path("/usr/bin/chromium")
-
-
-def routes(room: str, notifier_ws: str, shop: str) -> str:
-    return f"""
-upstreams:
-  waitingroom: {{url: "{room}"}}
-  notifier-ws: {{url: "{notifier_ws}", audience: notifier}}
-  shop: {{url: "{shop}"}}
-routes:
-  - {{id: ws, prefix: /ws, upstream: notifier-ws, websocket: true}}
-  - {{id: waitingroom, prefix: /waitingroom/zones/, upstream: waitingroom, auth: jwt}}
-  - {{id: page, prefix: /waitingroom/page/, upstream: waitingroom, methods: [GET]}}
-  - {{id: tickets, prefix: /tickets/, upstream: shop, protected_zone: "{{zone}}"}}
-"""
 
 
 async def until(predicate: Any, within: float = 30.0) -> None:
@@ -81,55 +52,46 @@ async def command(proc: asyncio.subprocess.Process, line: str) -> dict[str, Any]
     return answer
 
 
-async def serve(stack: AsyncExitStack, app: web.Application) -> TestClient[Any, Any]:
-    return await stack.enter_async_context(TestClient(TestServer(app)))
-
-
-def url_of(client: TestClient[Any, Any]) -> str:
-    return str(client.make_url("")).rstrip("/")
-
-
 @pytest.fixture
-async def edge(kafka_env: str) -> AsyncIterator[tuple[str, Replica]]:
-    """(gateway URL, waiting room replica) with notifier and shop behind the gateway."""
-    platform = PlatformSettings().model_copy(update={"auth_jwt_secret": SecretStr(JWT_SECRET)})
-    async with AsyncExitStack() as stack:
-        room = await stack.enter_async_context(
-            running_waitingroom("kafka", platform, ManualClock(time.time()))
-        )
-        notifier_settings = notifier_support.settings(platform).model_copy(
-            update={"platform": platform}
-        )
-        notifier = await init_notifier(notifier_settings, bus=kafka_bus)
-        notifier_http = await serve(stack, notifier)
-        shop = await serve(stack, await init_shop(ShopSettings(waitingroom_url=url_of(room.http))))
-        settings = GatewaySettings(
-            routes_yaml=routes(
-                url_of(room.http), f"http://127.0.0.1:{notifier[WS_SERVER].port}", url_of(shop)
-            ),
-            waitingroom_jwks_url=url_of(room.http) + "/waitingroom/.well-known/jwks.json",
-            platform=platform,
-        )
-        gateway = await stack.enter_async_context(serving(settings, kafka_bus))
-        ready = await notifier_http.get("/readyz")
-        assert ready.status == 200, await ready.text()
-        yield gateway.url, room
+async def edge(kafka_env: str, tmp_path: Path) -> AsyncIterator[Edge]:
+    """The gateway in front of accounts, waiting room, notifier and shop (tests/edge_support)."""
+    async with running_edge(tmp_path) as running:
+        yield running
+
+
+async def signed_in_cookie(edge: Edge, email: str) -> dict[str, Any]:
+    """A verified account signed in through the gateway: its session cookie, for the browser."""
+    await edge.accounts.verified_account(email)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{edge.base}/accounts/api/signin", json={"email": email, "password": PASSWORD}
+        ) as response,
+    ):
+        assert response.status == 200, await response.text()
+        cookie = response.cookies[COOKIE]
+    return {"name": COOKIE, "value": cookie.value, "url": f"{edge.base}/accounts/"}
 
 
 async def test_the_page_joins_and_is_admitted_by_push_without_polling(
-    edge: tuple[str, Replica], unique: str, tmp_path: Path
+    edge: Edge, unique: str, tmp_path: Path
 ) -> None:
     if not (CHROMIUM.exists() and (BROWSER / "node_modules" / "playwright-core").exists()):
         pytest.fail("needs /usr/bin/chromium and tests/browser/node_modules: run `make test`")
-    base, room = edge
+    base, room = edge.base, edge.room
     zone = f"page{unique}"
     await room.create(zone, admit_per_minute=60, max_active=5)
     await room.tick()  # opens the zone
     await until(lambda: room.zone(zone).partition in room.owned)  # the owner pushes zone notes
     await room.call("POST", f"/waitingroom/admin/zones/{zone}/pause", headers=ADMIN)
-    token = page_token("ann")
+    cookie = await signed_in_cookie(edge, f"ann.{unique}@example.com")
+    ann = await edge.accounts.ctx.accounts.lookup(
+        edge.accounts.ctx.accounts.email_key(f"ann.{unique}@example.com")
+    )
+    assert ann is not None
     config = {
-        "url": f"{base}/waitingroom/page/?zone={zone}&token={token}&return=/tickets/{zone}/",
+        "url": f"{base}/waitingroom/page/?zone={zone}&return=/tickets/{zone}/",
+        "cookies": [cookie],
         "zone": zone,
         "userDataDir": str(tmp_path / "chromium"),
         "timeoutMs": 25_000,
@@ -207,4 +169,5 @@ async def test_the_page_joins_and_is_admitted_by_push_without_polling(
     joins = [r for r in done["requests"] if r["method"] == "POST" and r["url"].endswith("/join")]
     assert len(joins) == 1
     assert len(done["sockets"]) == 1, "one socket, never reconnected"
-    assert room.zone(zone).places["ann"].state == "admitted"
+    assert room.zone(zone).places[ann.id].state == "admitted"
+    assert not [r for r in done["requests"] if "token=" in r["url"]], "no token in any URL"

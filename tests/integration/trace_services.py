@@ -5,7 +5,7 @@
 
 Both start through `shared.http.run.run_service`, exactly like the platform's services, so
 telemetry, logging and shutdown are the real ones. Environment: TRACE_TOPIC, SERVICE_PORT,
-plus the platform variables (KAFKA_BOOTSTRAP_SERVERS, SPANS_FILE, ...).
+plus the platform variables (KAFKA_BOOTSTRAP_SERVERS, SPANS_DIR, ...).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from services.accounts.settings import AccountsSettings
 from services.avatars.settings import AvatarsSettings
 from services.gateway.settings import GatewaySettings
 from services.ingest.settings import IngestSettings
@@ -17,6 +18,7 @@ from services.waitingroom.settings import WaitingroomSettings
 from shared.settings import PlatformSettings
 from shared.stack.registry import SERVICES
 from shared.stack.settings import StackSettings
+from shared.telemetry.traces.settings import TracesSettings
 
 pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +48,11 @@ def _settings_variables() -> set[str]:
         | _variables(NotifierSettings)
         | _variables(WaitingroomSettings)
         | _variables(ShopSettings)
+        | _variables(AccountsSettings)
         | _variables(IngestSettings)
         | _variables(AvatarsSettings)
         | _variables(StackSettings)
+        | _variables(TracesSettings)
     )
 
 

@@ -94,7 +94,7 @@ def test_runtime_is_non_root_selects_the_service_and_writes_only_to_tmp() -> Non
     assert "SERVICE=gateway" in args("ARG")
     env = " ".join(args("ENV"))
     assert "SERVICE=${SERVICE}" in env
-    assert "SPANS_FILE=/tmp/" in env
+    assert "SPANS_DIR=/tmp/" in env
     assert "HOME=/tmp" in env
 
 

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 def exporter(tmp_path: Path) -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
     telemetry = configure_telemetry(
-        "pymongo-test", PlatformSettings(spans_file=tmp_path / "spans.jsonl"), exporter=memory
+        "pymongo-test", PlatformSettings(spans_dir=tmp_path / "spans"), exporter=memory
     )
     yield memory
     telemetry.shutdown()

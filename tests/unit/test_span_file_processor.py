@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +147,60 @@ class _Collect(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         self.spans.append(span)
+
+
+def test_per_process_file_rotates_and_keeps_a_bounded_number(tmp_path: Path) -> None:
+    exporter = JsonlFileSpanExporter.per_process(tmp_path, "waitingroom", max_bytes=1000, keep=2)
+    line = b'{"trace_id": "' + b"a" * 80 + b'"}\n'  # 96 bytes
+    for _ in range(40):  # 3840 bytes: three rotations' worth
+        assert exporter.write(line)
+    pid = os.getpid()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [
+        f"waitingroom-{pid}.1.jsonl",
+        f"waitingroom-{pid}.2.jsonl",
+        f"waitingroom-{pid}.jsonl",
+    ]
+    for path in tmp_path.iterdir():
+        assert path.stat().st_size <= 1000
+        assert all(json.loads(text) for text in path.read_text().splitlines())  # whole lines
+    # the tools read the folder: the newest spans are all there, in whole lines
+    # 10 lines fit in 1000 bytes: the current file and two rotated ones hold the newest 30
+    assert len(read_spans_lines(tmp_path)) == 30
+
+
+def read_spans_lines(folder: Path) -> list[str]:
+    return [line for f in sorted(folder.glob("*.jsonl")) for line in f.read_text().splitlines()]
+
+
+def test_keep_zero_truncates_instead_of_keeping(tmp_path: Path) -> None:
+    exporter = JsonlFileSpanExporter.per_process(tmp_path, "gw", max_bytes=200, keep=0)
+    for n in range(10):
+        exporter.write(b'{"n": %d, "pad": "%s"}\n' % (n, b"x" * 60))
+    (only,) = tmp_path.iterdir()
+    assert only.stat().st_size <= 200
+    assert json.loads(only.read_text().splitlines()[-1])["n"] == 9
+
+
+def test_files_of_exited_processes_are_pruned_to_keep(tmp_path: Path) -> None:
+    dead = [_exited_pid() for _ in range(3)]
+    for age, pid in enumerate(dead):
+        for name in (f"notifier-{pid}.jsonl", f"notifier-{pid}.1.jsonl"):
+            path = tmp_path / name
+            path.write_text("{}\n")
+            os.utime(path, (1_000 + age, 1_000 + age))
+    (tmp_path / f"gateway-{dead[0]}.jsonl").write_text("{}\n")  # another service: untouched
+    exporter = JsonlFileSpanExporter.per_process(tmp_path, "notifier", max_bytes=10_000, keep=2)
+    assert exporter.write(b"{}\n")
+    left = {p.name for p in tmp_path.iterdir()}
+    # this process's file, the newest two of the exited processes', the other service's
+    assert f"notifier-{os.getpid()}.jsonl" in left
+    assert f"gateway-{dead[0]}.jsonl" in left
+    assert len([n for n in left if n.startswith("notifier-") and str(os.getpid()) not in n]) == 2
+    assert not any(str(dead[0]) in n for n in left if n.startswith("notifier-"))
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

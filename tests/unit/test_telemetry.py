@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,21 +142,23 @@ def test_xray_ids_and_propagator() -> None:
 
 
 def test_exporter_chosen_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    platform = PlatformSettings(spans_file=tmp_path / "s.jsonl")
+    platform = PlatformSettings(spans_dir=tmp_path / "spans", spans_file_max_bytes=1 << 20)
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
-    chosen = select_span_exporter(platform)
+    chosen = select_span_exporter(platform, "api/v1")
     assert isinstance(chosen, JsonlFileSpanExporter)
-    assert chosen.path == tmp_path / "s.jsonl"
+    # one file per process, named after the service (made safe for a file name) and the pid
+    assert chosen.path == tmp_path / "spans" / f"api_v1-{os.getpid()}.jsonl"
+    assert (chosen.max_bytes, chosen.keep) == (1 << 20, 4)
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         with monkeypatch.context() as env:
             env.setenv(name, "http://collector:4318")
-            otlp = select_span_exporter(platform)
+            otlp = select_span_exporter(platform, "api")
             assert isinstance(otlp, OTLPSpanExporter)
             otlp.shutdown()  # type: ignore[no-untyped-call]
     monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
-    assert select_span_exporter(platform) is None
+    assert select_span_exporter(platform, "api") is None
 
 
 def test_sdk_env_handling(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,7 +172,7 @@ def test_sdk_env_handling(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_configure_telemetry_idempotent_and_swappable(tmp_path: Path) -> None:
-    platform = PlatformSettings(spans_file=tmp_path / "spans.jsonl")
+    platform = PlatformSettings(spans_dir=tmp_path / "spans")
     memory = InMemorySpanExporter()
     telemetry = configure_telemetry("api", platform, exporter=memory)
     assert configure_telemetry("api", platform) is telemetry
@@ -187,6 +190,7 @@ def test_configure_telemetry_idempotent_and_swappable(tmp_path: Path) -> None:
         pass
     assert again.force_flush()
     again.shutdown()
-    names = [json.loads(line)["name"] for line in platform.spans_file.read_text().splitlines()]
+    (written,) = platform.spans_dir.glob(f"*-{os.getpid()}.jsonl")
+    names = [json.loads(line)["name"] for line in written.read_text().splitlines()]
     assert names == ["to file"]
     assert len(memory.get_finished_spans()) == 1

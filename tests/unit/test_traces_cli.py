@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from shared.telemetry.traces_cli import main
+from shared.telemetry.traces.cli import main
 
 pytestmark = pytest.mark.unit
 
@@ -96,7 +96,7 @@ def test_map_edges_counts_errors_percentiles(span_file: Path) -> None:
         ("service", "gateway"),
         ("service", "orders"),
         ("service", "notifier"),
-        ("topic", TOPIC),
+        ("topic", f"kafka:{TOPIC}"),
         ("store", "mongodb:surge"),
         ("store", "fcm.example.com:443"),
     }
@@ -105,20 +105,23 @@ def test_map_edges_counts_errors_percentiles(span_file: Path) -> None:
         ("client", "gateway"),
         ("gateway", "orders"),
         ("orders", "mongodb:surge"),
-        ("orders", TOPIC),
-        (TOPIC, "notifier"),
+        ("orders", f"kafka:{TOPIC}"),
+        (f"kafka:{TOPIC}", "notifier"),
         ("notifier", "mongodb:surge"),
         ("notifier", "fcm.example.com:443"),
     }
     call = edges[("gateway", "orders")]
-    assert (call["count"], call["errors"], call["error_pct"]) == (10, 1, 10.0)
+    # the failed call has no status code: an ERROR status is a fault, as X-Ray counts it
+    assert (call["count"], call["faults"], call["fault_pct"]) == (10, 1, 10.0)
+    assert (call["errors"], call["throttles"], call["health"]) == (0, 0, "fault")
     assert call["p50_ms"] == pytest.approx(50.0)
     assert call["p99_ms"] == pytest.approx(100.0)
     assert (call["source_type"], call["target_type"]) == ("service", "service")
-    assert edges[("orders", TOPIC)]["target_type"] == "topic"
-    assert edges[(TOPIC, "notifier")]["source_type"] == "topic"
-    consume = edges[(TOPIC, "notifier")]
-    assert (consume["count"], consume["error_pct"], consume["p99_ms"]) == (10, 0.0, 20.0)
+    assert edges[("orders", f"kafka:{TOPIC}")]["target_type"] == "topic"
+    assert edges[(f"kafka:{TOPIC}", "notifier")]["source_type"] == "topic"
+    consume = edges[(f"kafka:{TOPIC}", "notifier")]
+    assert (consume["count"], consume["fault_pct"], consume["p99_ms"]) == (10, 0.0, 20.0)
+    assert {e["kind"] for e in graph["edges"]} == {"request"}
     assert edges[("orders", "mongodb:surge")]["p50_ms"] == pytest.approx(1.0)
     assert edges[("client", "gateway")]["p99_ms"] == pytest.approx(110.0)
 
@@ -127,8 +130,9 @@ def test_map_text(span_file: Path) -> None:
     code, text = run("--file", str(span_file), "map")
     assert code == 0
     row = next(line for line in text.splitlines() if line.startswith("gateway -> orders "))
-    assert row.split()[-4:] == ["10", "10.0", "50.00", "100.00"]
-    assert "[topic] orders.placed" in text
+    # calls, err%, thr%, flt%, p50, p99
+    assert row.split()[-6:] == ["10", "0.0", "0.0", "10.0", "50.00", "100.00"]
+    assert "[topic] kafka:orders.placed" in text
     assert "[store] mongodb:surge" in text
 
 
@@ -184,7 +188,7 @@ def test_list_newest_first(span_file: Path) -> None:
 
 def test_console_entry_point(span_file: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "shared.telemetry.traces_cli", "--json", "map", "--file",
+        [sys.executable, "-m", "shared.telemetry.traces.cli", "--json", "map", "--file",
          str(span_file)],
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip

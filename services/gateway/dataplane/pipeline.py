@@ -133,7 +133,11 @@ class Pipeline:
         return Flight(self, exchange, label, span)
 
     def close(self, flight: Flight) -> None:
-        """The request is over: end its span, count it, log it."""
+        """The request is answered: end its span, count it, log it (once; a WebSocket's at
+        its 101, not when the tunnel closes)."""
+        if flight.closed:
+            return
+        flight.closed = True
         exchange = flight.exchange
         status = exchange.status or 500
         span = flight.span
@@ -275,7 +279,16 @@ class Pipeline:
         if websocket:
             head = self._upstream_head(flight, route, upstream, upgrade=True)
             context = flight.context()
-            return await tunnel(exchange, route, upstream, pool, head, flight.decorate, context)
+            return await tunnel(
+                exchange,
+                route,
+                upstream,
+                pool,
+                head,
+                flight.decorate,
+                context,
+                lambda: self.close(flight),
+            )
         if request.upgrade:  # an upgrade we do not tunnel: answer, then close
             exchange.close_after = True
         head = flight.head or self._upstream_head(flight, route, upstream)

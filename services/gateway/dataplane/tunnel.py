@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -68,9 +69,15 @@ async def tunnel(
     head: bytes,
     decorate: Decorate,
     parent: Context,
+    answered: Callable[[], None] | None = None,
 ) -> int:
-    """Proxy the handshake and, after a 101, the connection; returns the handshake status."""
+    """Proxy the handshake and, after a 101, the connection; returns the handshake status.
+
+    The handshake's CLIENT span, and the request's span (`answered`), end at the 101: a
+    session lasts minutes and is no request latency. The tunnel then has a span of its own,
+    `websocket.session` (bytes each way, who closed, the close code), under the request's."""
     span = _tracer.start_span(f"GET {upstream.name}", context=parent, kind=SpanKind.CLIENT)
+    handshake_open = True
     try:
         try:
             conn = await pool.connect(route.timeouts.connect_seconds)
@@ -107,10 +114,24 @@ async def tunnel(
         client.write(
             status_line(101) + b"".join(b"%s: %s\r\n" % pair for pair in headers.lines) + b"\r\n"
         )
-        await _splice(client, conn)
+        if span.is_recording():
+            span.set_attribute("http.response.status_code", 101)
+        span.end()
+        handshake_open = False
+        if answered is not None:
+            answered()
+        session = _tracer.start_span("websocket.session", context=parent, kind=SpanKind.INTERNAL)
+        meter = SessionMeter() if session.is_recording() else None
+        try:
+            await _splice(client, conn, meter)
+        finally:
+            if meter is not None:
+                session.set_attributes(meter.attributes())
+            session.end()
         return 101
     finally:
-        span.end()
+        if handshake_open:
+            span.end()
 
 
 GOING_AWAY = 1001
@@ -131,11 +152,12 @@ class FrameBoundaries:
     """Where the frames of one direction of a tunnel end (RFC 6455 5.2), so that on shutdown
     the gateway can close the WebSocket with 1001 without cutting a frame in half."""
 
-    __slots__ = ("_head", "_left")
+    __slots__ = ("_head", "_left", "close_code")
 
     def __init__(self) -> None:
         self._head = b""  # a frame header split across reads
         self._left = 0  # payload bytes of the current frame still to come
+        self.close_code: int | None = None  # of the first close frame, when it came whole
 
     @property
     def at_boundary(self) -> bool:
@@ -167,9 +189,49 @@ class FrameBoundaries:
             index += needed - before
             self._head = b""
             self._left = length
+            if head[0] & 0x0F == 0x8 and self.close_code is None:
+                self.close_code = _close_payload(head, needed, data[index : index + 2])
 
 
-async def _splice(client: object, upstream: UpstreamConnection) -> None:
+def _close_payload(head: bytes, needed: int, first: bytes) -> int | None:
+    """The status code of a close frame from its first two payload bytes (unmasked)."""
+    if len(first) < 2:
+        return None
+    if head[1] & 0x80:
+        key = head[needed - 4 : needed]
+        first = bytes((first[0] ^ key[0], first[1] ^ key[1]))
+    return int.from_bytes(first, "big")
+
+
+class SessionMeter:
+    """What a sampled tunnel's `websocket.session` span reports: bytes each way, the first
+    close frame's code and who sent it."""
+
+    __slots__ = ("closed_by", "code", "to_client", "to_upstream")
+
+    def __init__(self) -> None:
+        self.to_client = self.to_upstream = 0
+        self.code: int | None = None
+        self.closed_by = ""
+
+    def saw(self, towards: FrameBoundaries, sender: str) -> None:
+        if self.code is None and towards.close_code is not None:
+            self.code, self.closed_by = towards.close_code, sender
+
+    def attributes(self) -> dict[str, int | str]:
+        found: dict[str, int | str] = {
+            "websocket.bytes.to_client": self.to_client,
+            "websocket.bytes.to_upstream": self.to_upstream,
+        }
+        if self.code is not None:
+            found["websocket.close.code"] = self.code
+            found["websocket.close.by"] = self.closed_by
+        return found
+
+
+async def _splice(
+    client: object, upstream: UpstreamConnection, meter: SessionMeter | None = None
+) -> None:
     from services.gateway.dataplane.server import Connection
 
     assert isinstance(client, Connection)
@@ -198,6 +260,9 @@ async def _splice(client: object, upstream: UpstreamConnection) -> None:
         if draining["upstream"]:
             return
         towards_upstream.feed(data)
+        if meter is not None:
+            meter.to_upstream += len(data)
+            meter.saw(towards_upstream, "client")
         upstream.transport.write(data)
         if draining["on"]:
             go_away()
@@ -211,6 +276,9 @@ async def _splice(client: object, upstream: UpstreamConnection) -> None:
         if draining["client"]:
             return
         towards_client.feed(data)
+        if meter is not None:
+            meter.to_client += len(data)
+            meter.saw(towards_client, "upstream")
         client.transport.write(data)
         if draining["on"]:
             go_away()

@@ -99,6 +99,8 @@ class RouteWaf(Strict):
     anomaly_threshold: int = Field(default=5, ge=1)
     # Detection rule ids that do not apply to this route (checked against the catalogue).
     exclude_rules: list[str] = []
+    # Argument names whose values detection does not read (a sign-in form's password).
+    exclude_fields: list[str] = []
     # Request media types accepted (protocol-008); None keeps the default list.
     allowed_content_types: list[str] | None = None
 

@@ -13,12 +13,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from services.gateway.waf.media import is_text_type, looks_binary
+
 MULTIPART_MAX_PARTS = 100
 _MAX_PART_HEADERS = 16
 # Possessive quantifiers and a look-behind that only starts a name at a word's beginning:
 # without them a long unbroken word costs quadratic time in Python's backtracking `re`.
 _PARAM = re.compile(r"""(?<![\w*-])([\w*-]++)\s*+=\s*+(?:"([^"]*+)"|([^;\s]*+))""")
-_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/x-www-form")
 _XML_TEXT = re.compile(r">([^<]++)<")
 _XML_TAG = re.compile(r"<([\w:.-]++)([^<>]*+)>")
 _XML_ATTRIBUTE = re.compile(r"""(?<![\w:.-])([\w:.-]++)\s*+=\s*+(?:"([^"]*+)"|'([^']*+)')""")
@@ -33,9 +34,13 @@ class Part:
     content: str
 
     @property
-    def is_text(self) -> bool:
-        kind = dict(self.headers).get("content-type", "text/plain").lower()
-        return kind.startswith(_TEXT_TYPES)
+    def is_binary(self) -> bool:
+        """Binary content: by its declared type, or by its bytes when it declares none (HTTP
+        libraries send files without a type unless told one)."""
+        declared = dict(self.headers).get("content-type")
+        if declared is not None:
+            return not is_text_type(declared.split(";", 1)[0].strip().lower())
+        return looks_binary(self.content.encode("utf-8", "surrogateescape"))
 
 
 def header_params(value: str) -> dict[str, str]:

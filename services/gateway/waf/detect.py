@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.gateway.waf.fields import Field, body_fields, head_fields
+from services.gateway.waf.fields import Field, body_fields, field_name, head_fields
 from services.gateway.waf.matcher import Matcher
 from services.gateway.waf.policy import DEFAULT_POLICY, Policy
 from services.gateway.waf.signatures import CHECKS, RULES, SIGNATURES
-from services.gateway.waf.signatures.rule import Check, Rule
+from services.gateway.waf.signatures.rule import Check, Place, Rule
 from services.gateway.waf.verdict import Hit, Verdict
 from services.gateway.waf.view import RequestView
 
@@ -70,7 +70,10 @@ class Detector:
     def _match(self, fields: Iterable[Field], policy: Policy, hits: dict[str, Hit]) -> None:
         level = policy.paranoia_level
         remembered = self._matches
+        excluded = policy.excluded_fields
         for place, label, value in fields:
+            if excluded and place is Place.ARG and field_name(label) in excluded:
+                continue
             found = remembered.get(value)  # the hot path: a value seen before, usually clean
             if found is None:
                 found = self._matched(value)

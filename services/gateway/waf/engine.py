@@ -227,6 +227,7 @@ class Waf:
                 paranoia_level=waf.paranoia_level,
                 anomaly_threshold=waf.anomaly_threshold,
                 excluded_rules=frozenset(waf.exclude_rules),
+                excluded_fields=frozenset(name.lower() for name in waf.exclude_fields),
                 content_types=(
                     frozenset(t.lower() for t in content_types)
                     if content_types is not None

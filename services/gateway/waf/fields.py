@@ -3,7 +3,8 @@
 Labels name where a value came from for the log and the problem (`query:q`, `cookie:sid`,
 `header:user-agent`, `body:json:a.b[0]`, `body:multipart:avatar:filename`), never the value.
 Bodies are taken apart by content type (urlencoded forms, JSON, multipart, XML), so a payload
-cannot hide in the escaping of its container; anything else is inspected as text. Every
+cannot hide in the escaping of its container; other text is inspected as text, and binary
+bodies and uploaded binary files are never read as text (media.py). Every
 parser here is bounded and linear: the body is already cut to the inspection limit, and the
 JSON walk and multipart split stop at a character budget and a part count.
 """
@@ -19,6 +20,7 @@ import orjson
 
 from services.gateway.waf.bodies import MULTIPART_MAX_PARTS, multipart_parts, xml_values
 from services.gateway.waf.decode import MAX_VALUE_CHARS
+from services.gateway.waf.media import is_text_type, looks_binary
 from services.gateway.waf.signatures.rule import Place
 from services.gateway.waf.view import RequestView
 
@@ -57,6 +59,20 @@ def head_fields(view: RequestView) -> Iterator[Field]:
             yield (Place.FILENAME, f"header:{lowered}", value)
 
 
+def field_name(label: str) -> str:
+    """The argument name a value's label ends with, lower case: `password` for
+    `body:form:password`, `query:Password`, `body:json:user.password` and
+    `body:json:password[0]` (in linear time: labels carry the client's own keys)."""
+    name = label.rpartition(":")[2].rpartition(".")[2]
+    end = len(name)
+    while end and name[end - 1] == "]":  # a JSON array's items: `tags[0]`, `grid[1][2]`
+        opened = name.rfind("[", 0, end)
+        if opened < 0 or not name[opened + 1 : end - 1].isdigit():
+            break
+        end = opened
+    return name[:end].lower()
+
+
 def cookie_fields(header: str) -> Iterator[Field]:
     for item in _COOKIE_SPLIT.split(header.strip()):
         name, _, value = item.partition("=")
@@ -75,6 +91,10 @@ def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
     if not body:
         return
     kind = view.content_type
+    if kind and not is_text_type(kind):
+        return  # an image, an archive, an octet stream: opaque, the application's to check
+    if not kind and looks_binary(body):
+        return  # no type, binary bytes: protocol-020 answers it, not a read of the bytes
     text = body.decode("utf-8", "surrogateescape")
     if kind == "application/x-www-form-urlencoded":
         yield from _pairs("body:form", text)
@@ -82,7 +102,8 @@ def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError:  # the upstream will refuse it; still look for payloads
-            yield from text_fields(text)
+            if not looks_binary(body):  # in text, that is: an image sent as JSON is an error
+                yield from text_fields(text)
         else:
             yield from json_fields(document, budget)
     elif kind.startswith("multipart/"):
@@ -91,9 +112,8 @@ def body_fields(view: RequestView, budget: int = 1 << 16) -> Iterator[Field]:
         yield (Place.XML, "body:xml", text)
         for path, value in xml_values(text):
             yield (Place.ARG, f"body:xml:{path}", value)
-    elif not kind or kind.startswith("text/"):
+    else:  # text/*, scripts, YAML, no type at all
         yield from text_fields(text)
-    # Anything else is opaque (an image, an archive): the application's to check.
 
 
 def _pairs(prefix: str, text: str) -> Iterator[Field]:
@@ -151,7 +171,7 @@ def _multipart_fields(view: RequestView, text: str) -> Iterator[Field]:
         if part.filename is not None:
             yield (Place.FILENAME, f"{label}:filename", part.filename)
             yield (Place.FILENAME, label, part.name)  # CRS's FILES_NAMES
-            if not part.is_text:
-                continue  # uploaded binary content is the application's to check
+            if part.is_binary:
+                continue  # an uploaded image or archive reaches the application as a file
         if part.content:
             yield (Place.ARG, label, part.content)

@@ -1,11 +1,14 @@
-// Subscribes this browser to Web Push and registers the subscription with the notifier.
+// Subscribes this browser to Web Push and registers the subscription with the notifier. The
+// access token comes from the visitor's accounts session (an HttpOnly cookie); a visitor
+// without one is sent to the sign-in page and back here.
 "use strict";
 (function () {
   const SCOPE = "/notifier/push/";
   const API = "/notifier/webpush";
-  const TOKEN_KEY = "surge.jwt";
-  const tokenField = document.getElementById("token");
+  const SIGNIN = "/accounts/signin?return=" + encodeURIComponent(location.pathname);
   const statusBox = document.getElementById("status");
+  let accessToken = null;
+  let expiresAt = 0;
 
   function show(text, state) {
     statusBox.textContent = text;
@@ -29,17 +32,27 @@
     return a.length === key.length && a.every((v, i) => v === key[i]);
   }
 
-  function token() {
-    const value = tokenField.value.trim();
-    if (!value) throw new Error("Enter your access token first.");
-    localStorage.setItem(TOKEN_KEY, value);
-    return value;
+  // A fresh access token from the session, or off to the sign-in page.
+  async function token() {
+    if (accessToken && Date.now() < expiresAt) return accessToken;
+    const response = await fetch("/accounts/api/session/token", {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+    });
+    if (response.status === 401) {
+      location.assign(SIGNIN);
+      throw new Error("Signing you in...");
+    }
+    if (!response.ok) throw new Error("Sign-in is unavailable right now (HTTP " + response.status + ").");
+    const answer = await response.json();
+    accessToken = answer.access_token;
+    expiresAt = Date.now() + answer.expires_in * 800; // renewed at 80 % of its life
+    return accessToken;
   }
 
   async function call(method, path, body) {
     const response = await fetch(API + path, {
       method,
-      headers: { "Authorization": "Bearer " + token(), "Content-Type": "application/json" },
+      headers: { "Authorization": "Bearer " + (await token()), "Content-Type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!response.ok && response.status !== 404) {
@@ -54,7 +67,7 @@
     if (!("serviceWorker" in navigator) || !("PushManager" in window)) {
       throw new Error("This browser does not support Web Push.");
     }
-    token();
+    await token();
     const permission = await Notification.requestPermission();
     if (permission !== "granted") throw new Error("Notifications are " + permission + ".");
     show("Registering the service worker...");
@@ -95,7 +108,7 @@
     return () => action().catch((error) => show(error.message || String(error), "error"));
   }
 
-  tokenField.value = localStorage.getItem(TOKEN_KEY) || "";
+  token().then(() => show("Signed in. Not subscribed yet.")).catch((error) => show(error.message, "error"));
   document.getElementById("enable").addEventListener("click", guarded(enable));
   document.getElementById("disable").addEventListener("click", guarded(disable));
 })();

@@ -19,9 +19,13 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
 
 from services.notifier.webpush import message
@@ -40,6 +44,19 @@ from shared.events.contracts.notifier import WebPushRequest
 from shared.store import Store
 
 log = logging.getLogger("services.notifier.webpush")
+_tracer = trace.get_tracer("services.notifier.webpush")
+
+
+def delivery_attributes(endpoint: str) -> dict[str, str | int]:
+    """The push service's host and port, never the endpoint's path (a capability)."""
+    parts = urlsplit(endpoint)
+    found: dict[str, str | int] = {
+        "surge.delivery": "webpush",
+        "server.address": parts.hostname or "",
+    }
+    if parts.port is not None or parts.scheme:
+        found["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
+    return found
 
 
 class WebPush:
@@ -121,17 +138,33 @@ class WebPush:
         return scheduled
 
     async def _deliver(self, sub: Subscription, plaintext: bytes, request: WebPushRequest) -> None:
+        # One CLIENT span per delivery, in the notification's trace, with its outcome; the
+        # HTTP client's own spans are suppressed: a push endpoint's URL is a capability (its
+        # path is the subscription's secret), so only its host goes into the trace.
+        span = _tracer.start_span(
+            "webpush.deliver", kind=SpanKind.CLIENT, attributes=delivery_attributes(sub.endpoint)
+        )
         try:
             body = message.encrypt(plaintext, sub.p256dh, sub.auth)
             headers = message.headers(request, self.vapid.header(sub.endpoint))
-            result = await self._sender.send(sub.endpoint, body, headers)
+            with suppress_http_instrumentation():
+                result = await self._sender.send(sub.endpoint, body, headers)
             self.metrics.outcome(result.outcome, result.status)
+            if span.is_recording():
+                span.set_attributes({"webpush.outcome": result.outcome,
+                                     "webpush.attempts": result.attempts})  # fmt: skip
+                if result.status is not None:
+                    span.set_attribute("http.response.status_code", result.status)
+                if result.outcome not in (m.DELIVERED, m.GONE):
+                    span.set_status(Status(StatusCode.ERROR, result.outcome))
             if result.outcome == m.GONE and await self.subscriptions.prune(sub.id):
                 self.metrics.pruned.labels("gone").inc()
-        except Exception:  # one bad subscription must not stop the others
+        except Exception as exc:  # one bad subscription must not stop the others
             log.exception("webpush delivery to subscription %s failed", sub.id)
             self.metrics.outcome(m.FAILED, None)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
         finally:
+            span.end()
             self._room.release()
 
     async def drain(self) -> None:

@@ -12,15 +12,29 @@
   const back = body.dataset.return || "/";
   const $ = (id) => document.getElementById(id);
   const api = `/waitingroom/zones/${encodeURIComponent(zone)}`;
-  const TOKEN_KEY = "surge_user_token";
-  let token = query.get("token");
-  if (token) {
-    // A demo convenience: keep the user JWT out of the address bar (and history) from now on.
-    localStorage.setItem(TOKEN_KEY, token);
-    query.delete("token");
-    history.replaceState(null, "", `${location.pathname}?${query}`);
-  } else {
-    token = localStorage.getItem(TOKEN_KEY);
+  // The visitor's access token comes from their accounts session (an HttpOnly cookie): a
+  // visitor without one is sent to sign in and comes back here. Tokens never go in the URL.
+  const SIGNIN = `/accounts/signin?return=${encodeURIComponent(location.pathname + location.search)}`;
+  let token = null, tokenTimer = null;
+
+  async function signedIn() {
+    const response = await fetch("/accounts/api/session/token", {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+    });
+    if (response.status === 401) {
+      say("Signing you in…");
+      location.assign(SIGNIN);
+      return false;
+    }
+    if (!response.ok) throw new Error("Sign-in is unavailable right now; reload in a moment.");
+    const answer = await response.json();
+    token = answer.access_token;
+    // Before it expires: a fresh one, handed to the open socket too (an `auth` message).
+    clearTimeout(tokenTimer);
+    tokenTimer = setTimeout(() => signedIn().then((ok) => {
+      if (ok && socket && socket.readyState === 1) socket.send(JSON.stringify({ type: "auth", token }));
+    }).catch(() => {}), Math.max(5, answer.expires_in * 0.8) * 1000);
+    return true;
   }
 
   const stream = { offset: null, epoch: null }; // of user:<sub>, for recovery
@@ -176,7 +190,11 @@
     socket.onclose = (event) => {
       socket = null;
       if (done) return connection("done");
-      if (event.code === 4001 || event.code === 4002) return connection("sign-in token refused");
+      if (event.code === 4001) return connection("sign-in token refused");
+      if (event.code === 4002) { // expired while away (a sleeping laptop): a fresh one, reconnect
+        signedIn().then((ok) => { if (ok) connect(); }).catch(() => connection("disconnected"));
+        return undefined;
+      }
       connection("reconnecting");
       if (pollTimer === null) pollTimer = setInterval(reload, 15000); // only while disconnected
       const delay = Math.min(30000, 500 * 2 ** attempts++) * (0.5 + Math.random() / 2);
@@ -187,7 +205,8 @@
   setInterval(() => { if (socket && socket.readyState === 1) socket.send('{"type":"ping"}'); }, 25000);
 
   if (!zone) { say("No zone given."); return; }
-  if (!token) { say("Sign in first: open this page with ?token=<your sign-in token>."); return; }
-  call("POST", "/join").then((status) => { show(status); if (!done) connect(); })
-    .catch((e) => { done = true; say(e.message); });
+  signedIn().then((ok) => {
+    if (!ok) return undefined;
+    return call("POST", "/join").then((status) => { show(status); if (!done) connect(); });
+  }).catch((e) => { done = true; say(e.message); });
 })();

@@ -16,14 +16,13 @@ from tests.gateway_support import Gateway, running_gateway
 
 pytestmark = pytest.mark.integration
 
-# The download's size in its query reads as a number the WAF's SSRF rule decodes; the flow-control
-# test is about the plane, so its route has no signatures.
+# A download sized in its query (`?bytes=67108864`), with the WAF's signatures on: a number is
+# not a host.
 BULK_ROUTE = """
   - id: bulk
     prefix: /bulk
     upstream: backend
     strip_prefix: true
-    waf: {enabled: false}
 """
 AUTH_ROUTE = """
   - id: private

@@ -59,7 +59,7 @@ async def test_sigterm_lets_in_flight_requests_finish(kafka: Broker, tmp_path: P
             "GATEWAY_ROUTES_YAML": routes,
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
             "SHUTDOWN_GRACE_SECONDS": "20",
-            "SPANS_FILE": str(tmp_path / "spans.jsonl"),
+            "SPANS_DIR": str(tmp_path / "spans"),
         }
         process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -62,7 +62,7 @@ async def test_two_processes_count_one_quota_exactly(
             "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
             "ADMIN_TOKEN": ADMIN_TOKEN,
             "GATEWAY_USAGE_FLUSH_SECONDS": "1",
-            "SPANS_FILE": str(tmp_path / "spans.jsonl"),
+            "SPANS_DIR": str(tmp_path / "spans"),
         }
         gateways = [await start_gateway(env) for _ in range(2)]
         try:

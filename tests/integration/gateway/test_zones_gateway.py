@@ -106,7 +106,7 @@ async def test_no_token_redirects_browsers_and_refuses_api_clients(stack: Stack)
     assert (body["reason"], body["join_url"]) == ("missing", "/waitingroom/zones/show/join")
     page = await stack.gateway.get(browser.headers["Location"])
     assert page.status == 200, "the waiting room page is open to anonymous visitors"
-    assert "Open this page with your sign-in token" in await page.text()
+    assert "Sign in to join the line." in await page.text()
 
 
 async def test_a_valid_token_enters_from_every_source_and_purchase_consumes_it(
@@ -167,8 +167,7 @@ async def test_exempt_users_pass_without_a_token(stack: Stack) -> None:
 async def test_the_page_renders_the_status_server_side_for_clients_without_javascript(
     stack: Stack,
 ) -> None:
-    token = page_token("cy")
-    page = await stack.gateway.get(f"/waitingroom/page/?zone=show&token={token}&return=/x")
+    page = await stack.gateway.get("/waitingroom/page/?zone=show&return=/x", headers=bearer("cy"))
     text = await page.text()
     assert page.status == 200
     assert "You are number 1 in line (0 ahead" in text
@@ -178,8 +177,12 @@ async def test_the_page_renders_the_status_server_side_for_clients_without_javas
         "POST", "/waitingroom/admin/zones/show/admit", headers=ADMIN, expect=202, json={"n": 1}
     )
     await stack.room.tick()
-    page = await stack.gateway.get(f"/waitingroom/page/?zone=show&token={token}&return=//evil")
+    page = await stack.gateway.get(
+        "/waitingroom/page/?zone=show&return=//evil", headers=bearer("cy")
+    )
     assert '<a href="/">Continue</a>' in await page.text()
     assert page.cookies["surge_access_show"].value
+    anonymous = await stack.gateway.get(f"/waitingroom/page/?zone=show&token={page_token('cy')}")
+    assert "Sign in to join the line." in await anonymous.text(), "no ?token= path any more"
     script = await stack.gateway.get("/waitingroom/page/page.js")
     assert script.status == 200

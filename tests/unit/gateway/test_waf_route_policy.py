@@ -21,6 +21,18 @@ ROUTES = table(
         "upstream": "up",
         "waf": {"allowed_content_types": ["image/png"]},
     },
+    {
+        "id": "images",
+        "prefix": "/images",
+        "upstream": "up",
+        "waf": {"allowed_content_types": ["image/*"]},
+    },
+    {
+        "id": "signin",
+        "prefix": "/signin",
+        "upstream": "up",
+        "waf": {"exclude_fields": ["Password"]},
+    },
 )
 
 
@@ -57,6 +69,34 @@ async def test_a_route_sets_the_content_types_it_accepts() -> None:
         refused = await gw.post("/uploads/x", data=b"{}", headers=json_body)
         assert refused.status == 403
         assert refused.json()["rule_id"] == "protocol-008"
+
+
+def typed(kind: str) -> dict[str, str]:
+    return {"Content-Type": kind}
+
+
+async def test_a_route_accepts_a_family_of_content_types_and_never_reads_the_bytes() -> None:
+    async with serve(make_waf(), ROUTES) as gw:
+        polyglot = b"\xff\xd8\xff<?php system($_GET[c]); ?>"  # the service sniffs such files
+        for kind in ("image/jpeg", "image/webp", "image/avif"):
+            sent = await gw.request("PUT", "/images/x", data=polyglot, headers=typed(kind))
+            assert sent.status == 200, sent.body
+        refused = await gw.request("PUT", "/images/x", data=b"PK", headers=typed("application/zip"))
+        assert refused.json()["rule_id"] == "protocol-008"
+
+
+async def test_a_route_can_leave_secret_fields_unread() -> None:
+    """A password manager's password is not a payload; every other field is still read."""
+    async with serve(make_waf(), ROUTES) as gw:
+        secret = {"email": "ana@example.com", "password": "x7$(Kp;|id`"}
+        assert (await gw.post("/api/x", json=secret)).status == 403
+        assert (await gw.post("/signin/x", json=secret)).status == 200
+        form = {"email": "ana@example.com", "password": "' or 1=1--"}
+        assert (await gw.post("/signin/x", data=form)).status == 200
+        injected = {"email": "admin'--", "password": "x7$(Kp;|id`"}
+        refused = await gw.post("/signin/x", json=injected)
+        assert refused.status == 403
+        assert refused.json()["rule_id"].startswith("sqli-")
 
 
 def test_the_route_table_refuses_unknown_exclusions_and_levels() -> None:

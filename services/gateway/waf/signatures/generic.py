@@ -12,6 +12,47 @@ from services.gateway.waf.signatures.rule import (
     signature,
 )
 
+# SSRF. PL1 flags what only an attacker writes: cloud metadata addresses (AWS, Azure, GCP,
+# Alibaba, Oracle) in any spelling; hosts spelled as one integer, in hex or octal, or as
+# IPv4-in-IPv6 (filter bypasses no client needs); loopback aliases and wildcard-DNS names that
+# exist to slip past a `localhost` check; schemes that talk to internal services. A plain URL
+# to the loopback, a private address or a cluster name is what development webhooks, push
+# endpoints and service configuration carry: PL2 (generic-007); an API that fetches URLs keeps
+# its own egress allow-list (the notifier's NOTIFIER_WEBPUSH_ALLOWED_HOSTS). A number alone is
+# never a host: every host form needs the URL context around it (`http://`, `//`, `user@`).
+_SSRF_PLACES = frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY})
+_METADATA = (
+    r"\b169\.254\.169\.254\b|\bmetadata\.google\.internal\b|\b100\.100\.100\.200\b"
+    r"|\b192\.0\.0\.192\b|\bfd00:ec2::254\b|::ffff:a9fe:a9fe\b"
+    r"|\binstance-data(?:\.ec2\.internal)?\b ?[:/]"
+)
+# Where a host starts: after a scheme's `//`, a `//` opening the value, or userinfo's `@`.
+_URL = r"(?:\b[a-z][\w+.-]{0,15} ?: ?/ ?/|^ ?/ ?/) ?(?:[^/?#@ ]{0,64}@)?"
+_HOST_END = r"(?::\d{1,5})?(?:[/?#\\]|$)"
+# A host spelled to dodge address filters: one integer (2130706433), hex (0x7f000001,
+# 0x7f.1), octal dotted (0177.0.0.1), or a bracketed IPv6 literal that spells an IPv4
+# address or the unspecified one ([::ffff:7f00:1], [::ffff:127.0.0.1], [::], [0:0::0]).
+_OBFUSCATED_HOST = (
+    r"(?:\d{8,10}|0x[0-9a-f]{1,8}(?:\.[0-9a-fx]{1,10}){0,3}|0[0-7]{1,4}(?:\.[0-7x]{1,10}){1,3}"
+    r"|\[[0-9a-f:]{0,30}(?:ffff:[0-9a-f:.]{1,20}|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\]"
+    r"|\[(?:0{0,4}:){2,7}0{0,4}\])" + _HOST_END
+)
+# Loopback aliases and wildcard-DNS names that resolve to the loopback: spellings whose only
+# use in a request is to get past a check for `localhost` and `127.0.0.1`.
+_BYPASS_HOST = (
+    r"(?:localhost[46]|ipv6-localhost|ip6-localhost|ip6-loopback|localtest\.me"
+    r"|[\w.-]{1,60}\.(?:nip|sslip|xip)\.io)" + _HOST_END
+)
+# A value that starts as a URL or a bare host (`localhost/x`, `http://localhost:8080`).
+_HOST_FIRST = r"^ ?(?:[a-z][\w+.-]{0,15} ?: ?/ ?/ ?)?(?:[^/?#@ ]{0,64}@)?"
+_INTERNAL_HOST = (
+    r"(?:localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|0\.0\.0\.0|\[::1?\]|10\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+    r"|172\.(?:1[6-9]|2\d|3[01])\.\d{1,3}\.\d{1,3}|192\.168\.\d{1,3}\.\d{1,3}"
+    r"|\[[0-9a-f]{0,4}:[0-9a-f:]{1,40}\]|host\.docker\.internal|kubernetes\.docker\.internal"
+    r"|kubernetes\.default(?:\.svc)?|[\w.-]{1,60}\.svc\.cluster\.local|[\w.-]{1,60}\.internal"
+    r"|metadata)" + _HOST_END
+)
+
 SIGNATURES: tuple[Signature, ...] = (
     signature(
         "generic-001",
@@ -64,14 +105,24 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     signature(
         "generic-006",
-        "Server-side request forgery to a metadata or internal address (169.254.169.254)",
-        r"\b169\.254\.169\.254\b|\bmetadata\.google\.internal\b|\b100\.100\.100\.200\b"
-        r"|\bfd00:ec2::254\b|\b(?:gopher|dict|ldap|tftp|jar|netdoc) ?: ?/ ?/"
-        r"|^ ?(?:https?://)?(?:localhost\d?|ipv6-localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0"
-        r"|\[[0-9a-f:]{0,40}\]|0x[0-9a-f]{8}|0x7f[\w.]*|\d{8,10}|0177\.[\d.]+"
-        r"|host\.docker\.internal|kubernetes\.docker\.internal|kubernetes\.default(?:\.svc)?"
-        r"|[\w.-]{1,60}\.svc\.cluster\.local|localtest\.me|[\w.-]{1,60}\.(?:nip|sslip)\.io"
-        r"|instance-data|metadata)(?:[:/?#]|$)",
-        places=frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY}),
+        "Server-side request forgery: a cloud metadata address, an obfuscated host or an "
+        "internal-service scheme (169.254.169.254, http://2852039166/, gopher://)",
+        _METADATA
+        + "|"
+        + _URL
+        + _OBFUSCATED_HOST
+        + "|"
+        + _HOST_FIRST
+        + _BYPASS_HOST
+        + r"|\b(?:gopher|dict|ldap|tftp|jar|netdoc) ?: ?/ ?/",
+        places=_SSRF_PLACES,
+    ),
+    signature(
+        "generic-007",
+        "Server-side request forgery to the loopback, a private or IPv6 address or an internal "
+        "name (http://127.0.0.1:6379/, localhost/, http://10.0.0.5/, x.svc.cluster.local)",
+        _HOST_FIRST + _INTERNAL_HOST,
+        places=_SSRF_PLACES,
+        pl=2,
     ),
 )

@@ -130,6 +130,9 @@ def _content_type_allowed(view: RequestView, policy: Policy) -> str | None:
     kind = value.split(";", 1)[0].strip().lower()
     if kind in policy.content_types or kind.endswith(_CONTENT_TYPE_SUFFIXES):
         return None
+    top, slash, _ = kind.partition("/")
+    if slash and f"{top}/*" in policy.content_types:  # a route's `image/*`
+        return None
     return "header:content-type"
 
 

@@ -40,7 +40,7 @@ _DISTINCT = words(
     "lastb", "faillog", "utmpdump",
 )  # fmt: skip
 # Commands that are also words: need a shell-shaped argument after them.
-_WORDLIKE = words(
+_WORDLIKE_NAMES = (
     "cat", "more", "less", "head", "tail", "find", "grep", "egrep", "sort", "echo", "printf",
     "ping", "kill", "who", "w", "uptime", "touch", "cp", "mv", "rm", "ln", "dd", "tar", "zip",
     "unzip", "gzip", "nl", "od", "tac", "rev", "cut", "tr", "wc", "diff", "file", "strings",
@@ -52,6 +52,12 @@ _WORDLIKE = words(
     "reg", "cd", "column", "fold", "paste", "join", "split", "shred", "install", "links",
     "lynx", "pip", "npm", "docker", "apt", "yum", "dnf", "sc", "at", "tree", "attrib",
 )  # fmt: skip
+_WORDLIKE = words(*_WORDLIKE_NAMES)
+# Those that are also HTTP header names, which signed-request formats list with `;` between
+# them (an S3 presigned URL's `X-Amz-SignedHeaders=content-type;host`): a command only with
+# an operand after it (and alone they do nothing an attacker wants).
+_HEADER_NAMES = ("host", "date")
+_WORDLIKE_ALONE = words(*(name for name in _WORDLIKE_NAMES if name not in _HEADER_NAMES))
 _SEPARATOR = r"(?:[;|&`\n]|\$\(|\|\||&&|<\(|>\()(?: ?\$\{?\w{1,20}\}?)? ?\(?"
 # Programs that run the command after them (time who, nohup sh -c ..., env --version).
 _WRAPPERS = r"(?:time|nohup|strace|ltrace|sudo|doas|nice|watch|timeout \d+|exec|xargs|stdbuf)"
@@ -66,7 +72,8 @@ _WINDOWS = words(
 _PATH_PREFIX = r"(?:/(?:usr/)?(?:local/)?s?bin/)?"
 # What follows a command when a shell runs it: the end, an operator, or a space and an
 # option, path or word then an operator (`id-ID` in a user agent is one word, not `id`).
-_SHELL_ARG = r"(?: ?$| ?[|;&<>`]| [-/~.$*?|;&<>`]| [\w.]{1,40}(?: ?$| ?[|;&<>`]))"
+_OPERAND = r"(?: [-/~.$*?|;&<>`]| [\w.]{1,40}(?: ?$| ?[|;&<>`]))"
+_SHELL_ARG = r"(?: ?$| ?[|;&<>`]|" + _OPERAND + ")"
 _WRAPPED = (
     _WRAPPERS + r"(?: ?;)? " + _PATH_PREFIX + r"(?:" + _DISTINCT + r"|" + _WORDLIKE + r")(?:\b|$)"
 )
@@ -81,7 +88,16 @@ SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rce-002",
         "Unix command with shell arguments after a separator (; cat /etc/passwd, | ls -la)",
-        _SEPARATOR + r" ?" + _PATH_PREFIX + _WORDLIKE + _SHELL_ARG,
+        _SEPARATOR
+        + r" ?"
+        + _PATH_PREFIX
+        + "(?:"
+        + _WORDLIKE_ALONE
+        + _SHELL_ARG
+        + "|"
+        + words(*_HEADER_NAMES)
+        + _OPERAND
+        + ")",
         view=View.COMMAND,
     ),
     signature(

@@ -1,8 +1,12 @@
 """Remote file inclusion: an argument that hands the application a URL to load code from.
 
-APIs pass URLs (callbacks, images) all the time, so PL1 flags only the shapes inclusion
-exploits use: a URL to a bare IP address, a URL ending in `?` (to cut off a suffix the
-application appends), well-known include parameters given a URL, and stream wrappers.
+APIs pass URLs (webhooks, push endpoints, redirect URIs, images) all the time, to domains and
+to addresses alike (a development webhook is http://127.0.0.1:3000/hook), so a URL is not an
+inclusion by itself. PL1 flags the shapes inclusion exploits take: a URL to a bare address
+that names a script or a text file (the payload hosted on a compromised box), a URL ending in
+`?` or a NUL (to cut off the suffix the application appends), a URL given to a well-known
+include parameter or an include() call, and stream wrappers. Any URL to a bare address is PL2
+(rfi-006), any off-site URL a PL2 warning (rfi-005).
 """
 
 from __future__ import annotations
@@ -17,14 +21,21 @@ from services.gateway.waf.signatures.rule import (
 
 _SCHEME = r"(?:https?|ftps?|file|smb|sftp|gopher|dict|ldap|tftp)"
 _ARGS = frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE, Place.COOKIE_NAME, Place.BODY})
+# A host given as an address: dotted IPv4, bracketed IPv6, or IPv6 without its brackets.
+_IP_HOST = (
+    r"(?:(?:\d{1,3}\.){3}\d{1,3}\b|\[?[0-9a-f]{0,4}:[0-9a-f]{0,4}:[0-9a-f:]{1,36}\]?"
+    r"|\[[0-9a-f:.]{2,45}\])"
+)
+# What an include loads: server-side code and the text files payloads are hosted as.
+_INCLUDE_EXTENSIONS = r"(?:php\d?|phtml|phar|inc|txt|asp|aspx|jsp|pl|cgi|py|sh)"
 
 SIGNATURES: tuple[Signature, ...] = (
     signature(
         "rfi-001",
-        "URL to a bare IP address as an argument (http://203.0.113.7/shell.txt)",
-        r"^ ?" + _SCHEME + r" ?: ?/{2,}(?:[^/@ ]{0,64}@)?(?:\d{1,3}\.){3}\d{1,3}\b"
-        r"|^ ?" + _SCHEME + r" ?: ?/{2,}\[?[0-9a-f]{0,4}:[0-9a-f:]{2,40}\]"
-        r"|^ ?" + _SCHEME + r" ?: ?/{2,}(?:0x[0-9a-f]{8}|\d{8,10})\b",
+        "URL to a bare IP address naming a script or text file to include "
+        "(http://203.0.113.7/shell.txt, https://[2001:db8::1]/x.php)",
+        r"^ ?" + _SCHEME + r" ?: ?/{2,}(?:[^/@ ]{0,64}@)?" + _IP_HOST + r"(?::\d{1,5})?/"
+        r"(?:[^?# ]{0,200}/)?[^/?# ]{0,80}\." + _INCLUDE_EXTENSIONS + r"(?:[?#&%]|$)",
         places=_ARGS,
     ),
     signature(
@@ -56,5 +67,12 @@ SIGNATURES: tuple[Signature, ...] = (
         places=frozenset(INPUTS - {Place.PATH, Place.USER_HEADER}),
         pl=2,
         severity=Severity.WARNING,
+    ),
+    signature(
+        "rfi-006",
+        "URL to a bare IP address as an argument (http://203.0.113.7/, http://[2001:db8::1]/)",
+        r"^ ?" + _SCHEME + r" ?: ?/{2,}(?:[^/@ ]{0,64}@)?" + _IP_HOST,
+        places=_ARGS,
+        pl=2,
     ),
 )

@@ -221,10 +221,19 @@ SIGNATURES: tuple[Signature, ...] = (
     ),
     signature(
         "sqli-023",
-        "Integer-overflow or float-parsing denial-of-service number (2.2250738585072011e-308)",
-        r"\b(?:2\.2250738585072011e-308|2147483648|4294967295|4294967296|9223372036854775807"
-        r"|9223372036854775808|18446744073709551615)\b",
+        "Float-parsing denial-of-service number (2.2250738585072011e-308, 1e309)",
+        r"\b2\.225073858507201[12]e-308\b|^ ?[-+]?1e309$",
+        places=frozenset({Place.ARG, Place.ARG_NAME, Place.COOKIE}),
+    ),
+    # 2 and 4 GiB byte counts, the 32-bit maximum as "no limit" and the unsigned sentinel are
+    # ordinary in storage and paging APIs: the boundary probe alone is a PL2 signal.
+    signature(
+        "sqli-024",
+        "Integer boundary value as a whole argument, an overflow probe (2147483648, 4294967296)",
+        r"^ ?-?(?:2147483647|2147483648|2147483649|4294967295|4294967296|9223372036854775807"
+        r"|9223372036854775808|18446744073709551615)$",
         places=frozenset({Place.ARG, Place.COOKIE}),
+        pl=2,
     ),
     signature(
         "sqli-013",

@@ -1,18 +1,23 @@
-"""Reading the local span file (JSON lines written by `JsonlFileSpanExporter`) and shaping traces.
+"""Reading the local span files (JSON lines written by `JsonlFileSpanExporter`) and shaping traces.
 
-The file is appended to by running processes, so a reader may see a half-written last line, and
-an old file may hold lines from earlier formats: both are skipped rather than failing the command.
+`read_spans` takes the span folder (every `*.jsonl` in it: one file per process, and their
+rotated files) or one file. Files are appended to by running processes, so a reader may see a
+half-written last line, and an old file may hold lines from earlier formats: both are skipped
+rather than failing the command.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from orjson import loads as _loads  # about ten times faster than json on span lines
+
+_DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError,)  # orjson's errors are ValueErrors
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,8 @@ class SpanRecord:
     end_ns: int
     status: str = "UNSET"
     attributes: dict[str, Any] = field(default_factory=dict)
+    # (trace id, span id) of the spans this one is linked to (a batch's records, a decision)
+    links: tuple[tuple[str, str], ...] = ()
 
     @property
     def duration_ms(self) -> float:
@@ -61,6 +68,11 @@ def parse_span(obj: Any) -> SpanRecord | None:
             end_ns=int(obj.get("end_ns") or obj["start_ns"]),
             status=str(obj.get("status", "UNSET")).upper(),
             attributes=dict(attributes) if isinstance(attributes, dict) else {},
+            links=tuple(
+                (str(link["trace_id"]), str(link["span_id"]))
+                for link in obj.get("links") or ()
+                if isinstance(link, dict)
+            ),
         )
     except (KeyError, TypeError, ValueError):
         return None
@@ -72,21 +84,42 @@ def parse_lines(lines: Iterable[str]) -> list[SpanRecord]:
         if not line.strip():
             continue
         try:
-            span = parse_span(json.loads(line))
-        except json.JSONDecodeError:
+            span = parse_span(_loads(line))
+        except _DECODE_ERRORS:
             continue  # a line still being written by another process
         if span is not None:
             spans.append(span)
     return spans
 
 
-def read_spans(path: Path | str) -> list[SpanRecord]:
-    """All parseable spans in the file; an absent file holds no spans."""
-    try:
-        with Path(path).open(encoding="utf-8", errors="replace") as fh:
-            return parse_lines(fh)
-    except FileNotFoundError:
-        return []
+def span_files(path: Path | str) -> list[Path]:
+    """The span files at `path`: a folder's `*.jsonl` (oldest first) or the one file."""
+    where = Path(path)
+    if not where.is_dir():
+        return [where]
+    found = []
+    for entry in where.glob("*.jsonl"):
+        try:
+            found.append((entry.stat().st_mtime, entry))
+        except OSError:
+            continue  # rotated away while listing
+    return [entry for _, entry in sorted(found)]
+
+
+def read_spans(path: Path | str, *, since_ns: int = 0) -> list[SpanRecord]:
+    """All parseable spans in the folder or file (ending at or after `since_ns`); an absent
+    file holds no spans. A file last written before `since_ns` is not read at all."""
+    spans: list[SpanRecord] = []
+    for file in span_files(path):
+        try:
+            if since_ns and file.stat().st_mtime_ns < since_ns:
+                continue
+            with file.open(encoding="utf-8", errors="replace") as fh:
+                found = parse_lines(fh)
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        spans.extend(s for s in found if s.end_ns >= since_ns) if since_ns else spans.extend(found)
+    return spans
 
 
 def group_traces(spans: Iterable[SpanRecord]) -> dict[str, list[SpanRecord]]:

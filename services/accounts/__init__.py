@@ -1,0 +1,1 @@
+"""Accounts: the platform's central sign-in and OpenID Connect issuer (docs/accounts.md)."""

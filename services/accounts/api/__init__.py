@@ -1,0 +1,1 @@
+"""The accounts JSON API under /accounts/api/ (docs/accounts.md, docs/accounts-openapi.json)."""

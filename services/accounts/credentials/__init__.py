@@ -1,0 +1,1 @@
+"""Credentials: password hashing (argon2id, legacy imports), password rules, TOTP."""

@@ -1,0 +1,1 @@
+"""Account records: identifiers, the sealed personal data, lookups by blind index."""
