@@ -64,6 +64,7 @@ class Flight:
         "admission",
         "chunks",
         "client_span",
+        "closed",
         "complete",
         "conn",
         "error",
@@ -99,6 +100,7 @@ class Flight:
         self.label = label  # the metrics/span route label
         self.span = span
         self.started = time.perf_counter()
+        self.closed = False  # counted and its span ended (Pipeline.close)
         self.route: Route | None = None
         self.identity: Identity | None = None
         self.admission: Admission | None = None

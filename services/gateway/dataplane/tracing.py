@@ -59,6 +59,11 @@ class Dropped:
         return b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in carrier.items())
 
 
+def _matched(request: Request) -> dict[str, str]:
+    """What sampling rules match a new trace on (shared/telemetry/rules.py)."""
+    return {"http.request.method": request.method, "url.path": request.path}
+
+
 class ServerSpans:
     """Starts the SERVER span of each request (one per data plane)."""
 
@@ -85,7 +90,11 @@ class ServerSpans:
                     name,
                     context=ROOT,
                     kind=SpanKind.SERVER,
-                    attributes={PRESAMPLED: True},
+                    attributes={
+                        PRESAMPLED: True,
+                        "http.request.method": request.method,
+                        "url.path": request.path,
+                    },
                     record_exception=False,
                     set_status_on_exception=False,
                 )
@@ -93,6 +102,9 @@ class ServerSpans:
             name,
             context=parent,
             kind=SpanKind.SERVER,
+            # A trace starts here: the sampling rules match on method and path. A request with
+            # a parent follows the parent's decision, so it builds nothing for the sampler.
+            attributes=_matched(request) if parent is ROOT else None,
             record_exception=False,
             set_status_on_exception=False,
         )
@@ -118,9 +130,8 @@ class ServerSpans:
             return None  # not set up yet (the API's proxy): ask again next time
         self._provider = provider
         sampler = provider.sampler
-        if isinstance(sampler, XraySampler) and isinstance(
-            provider.get_tracer("shared.http"), Tracer  # not OTEL_SDK_DISABLED
-        ):
+        enabled = isinstance(provider.get_tracer("shared.http"), Tracer)  # not OTEL_SDK_DISABLED
+        if isinstance(sampler, XraySampler) and enabled:
             self._decide = sampler.roots.decide
             ids = provider.id_generator
             self._ids = None if type(ids) is RandomIdGenerator else ids
